@@ -1,0 +1,210 @@
+"""The ``holdfast`` command line: serve, migrate, create-tenant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.config import Settings
+from app.db import make_engine, session_factory
+from app.embedded import EmbeddedPostgres
+from app.observability import configure_logging
+
+logger = logging.getLogger("holdfast.cli")
+
+EMBEDDED_DATABASE = "holdfast"
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured DATABASE_URL, or an embedded server's (started here, stopped on exit
+    unless another process still uses it)."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    started = time.perf_counter()
+    embedded.start()
+    try:
+        asyncio.run(_ensure_database(embedded.url("postgres"), EMBEDDED_DATABASE, settings))
+        logger.info(
+            "embedded PostgreSQL ready",
+            extra={
+                "data_dir": str(embedded.pgdata),
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )
+        yield embedded.url(EMBEDDED_DATABASE)
+    finally:
+        embedded.stop()
+
+
+async def _ensure_database(admin_url: str, name: str, settings: Settings) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(admin_url, settings, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(url: str, settings: Settings) -> None:
+    from app.migrate import upgrade
+
+    engine = make_engine(url, settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal; turning
+    # SIGTERM into SystemExit lets the embedded database stop in the ``finally`` below instead of
+    # the process dying with it still running.
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    try:
+        with database_url(settings) as url:
+            asyncio.run(_migrate(url, settings))
+            app = create_app(settings.model_copy(update={"database_url": url}))
+            logger.info("serving", extra={"url": f"http://{settings.host}:{settings.port}"})
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                proxy_headers=True,
+                server_header=False,
+                timeout_graceful_shutdown=10,
+            )
+    except KeyboardInterrupt:
+        pass
+    logger.info("stopped")
+    return 0
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+    print("database schema is up to date")
+    return 0
+
+
+async def _create_tenant(url: str, settings: Settings, name: str) -> tuple[str, str]:
+    from app.tenants.service import create_tenant
+
+    engine = make_engine(url, settings)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            tenant, key = await create_tenant(session, name)
+            return str(tenant.id), key.plaintext
+    finally:
+        await engine.dispose()
+
+
+def cmd_create_tenant(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        tenant_id, key = asyncio.run(_create_tenant(url, settings, args.name))
+    if args.json:
+        print(json.dumps({"tenant_id": tenant_id, "name": args.name, "api_key": key}))
+    else:
+        print(f"tenant  {args.name}")
+        print(f"id      {tenant_id}")
+        print(f"api key {key}")
+        print("The admin API key is shown once; Holdfast stores only its hash.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="holdfast",
+        description="Holdfast retention-event service. Without DATABASE_URL, commands use an "
+        "embedded PostgreSQL under --data-dir.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="embedded database directory (default: ./.holdfast or HOLDFAST_DATA_DIR)",
+        )
+
+    serve = sub.add_parser(
+        "serve",
+        help="migrate the database and serve the HTTP API",
+        description="Migrate the database and serve the HTTP API.",
+    )
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    with_data_dir(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Apply all database migrations (alembic upgrade head).",
+    )
+    with_data_dir(migrate)
+    migrate.set_defaults(handler=cmd_migrate)
+
+    tenant = sub.add_parser(
+        "create-tenant",
+        help="create a tenant and print its first admin API key",
+        description="Create a tenant and print its id and first admin API key (shown once).",
+    )
+    tenant.add_argument("name", help="the tenant's display name")
+    tenant.add_argument("--json", action="store_true", help="print JSON")
+    with_data_dir(tenant)
+    tenant.set_defaults(handler=cmd_create_tenant)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        key: value
+        for key, value in (
+            ("host", getattr(args, "host", None)),
+            ("port", getattr(args, "port", None)),
+            ("data_dir", getattr(args, "data_dir", None)),
+        )
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except Exception as exc:  # pydantic's message names the variable
+        print(f"holdfast: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    handler = args.handler
+    result: int = handler(args, settings)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

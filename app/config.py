@@ -1,0 +1,61 @@
+"""Settings, read from the environment (``HOLDFAST_*``, plus the conventional ``DATABASE_URL``).
+
+Bad configuration fails at start-up with a message naming the variable, never at the first
+request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ASYNC_SCHEME = "postgresql+asyncpg"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the DSN spellings people paste (``postgres://``, ``postgresql://``) and return the
+    SQLAlchemy asyncpg form."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must look like postgresql://user:password@host:port/database")
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+        return f"{_ASYNC_SCHEME}://{rest}"
+    if scheme == _ASYNC_SCHEME:
+        return url
+    raise ValueError(f"unsupported scheme {scheme!r}: Holdfast needs PostgreSQL")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOLDFAST_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HOLDFAST_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL DSN. Unset: an embedded PostgreSQL under data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".holdfast"), description="Embedded database location.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="Base URL the outside world reaches this service at."
+    )
+
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=100)
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503s.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        return normalize_database_url(value.strip())

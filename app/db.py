@@ -1,0 +1,90 @@
+"""Database access: one async engine per process, one transaction per request.
+
+The request transaction is a ``yield`` dependency with ``scope="function"``: it commits when the
+endpoint function returns and *before* the response is sent, so a 2xx always means committed.
+Any exception rolls it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.config import Settings
+
+
+def make_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_s,
+        "connect_args": {
+            "timeout": settings.db_connect_timeout_s,
+            # A stalled server must not hang a request: the driver gives up a little after the
+            # server-side statement timeout would have fired.
+            "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
+            "server_settings": {
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+                "application_name": "holdfast",
+            },
+        },
+    }
+    options.update(overrides)
+    return create_async_engine(url, **options)
+
+
+class Database:
+    """The engine and the session factory the app uses; tests may bind the factory elsewhere."""
+
+    def __init__(self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]):
+        self.engine = engine
+        self.sessionmaker = sessionmaker
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> Database:
+        engine = make_engine(url, settings)
+        return cls(engine, session_factory(engine))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        bind=bind,
+        expire_on_commit=False,
+        autoflush=False,
+        # When bound to a connection already inside a transaction (tests), each request gets a
+        # SAVEPOINT instead of committing the outer transaction.
+        join_transaction_mode="create_savepoint",
+    )
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database = get_database(request)
+    async with database.sessionmaker() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,0 +1,85 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import __version__
+from app.config import Settings
+from app.db import Database
+from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
+from app.openapi import problem_component
+from app.ops.endpoints import router as ops_router
+from app.problems import install_problem_handlers
+from app.tenants.endpoints import router as api_keys_router
+
+DESCRIPTION = """
+Holdfast ingests subscription lifecycle events, keeps an explainable health score for every
+customer, computes churn metrics and runs cancellation flows.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json`
+(RFC 9457); validation errors list `errors: [{loc, msg}]`. Money is integer minor units with an
+ISO 4217 currency; times are ISO 8601 with an offset and stored in UTC.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. With ``database`` given (tests), the lifespan leaves it alone; otherwise the
+    lifespan creates the engine from ``settings.database_url`` and disposes it on shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.database is None
+        if owned:
+            if settings.database_url is None:
+                raise RuntimeError("database_url is not set; start through `holdfast serve`")
+            app.state.database = Database.from_url(settings.database_url, settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.database.dispose()
+                app.state.database = None
+
+    app = FastAPI(
+        title="Holdfast",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.http_metrics = HttpMetrics()
+
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_keys_router)
+
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.http_metrics,
+        retry_after_s=settings.retry_after_s,
+    )
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(problem_component())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    return app

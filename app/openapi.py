@@ -1,0 +1,63 @@
+"""OpenAPI helpers: every operation declares the problem responses it can return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.problems import PROBLEM_MEDIA_TYPE
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="Path to the offending field.")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ValidationIssue] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, malformed, unknown or revoked API key",
+    403: "The API key lacks the required scope",
+    404: "Not found in this tenant",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Rate limit exceeded",
+    503: "Database unavailable; retry after the Retry-After delay",
+}
+
+# Every operation can meet these: an unreachable database, an oversized body, a flood.
+ALWAYS = (413, 429, 503)
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem statuses an operation can return."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in sorted({*codes, *ALWAYS}):
+        out[code] = {
+            "description": _DESCRIPTIONS.get(code, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+def problem_component() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    top = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in top.pop("$defs", {}).items():
+        schemas[name] = schema
+    schemas["Problem"] = top
+    return schemas

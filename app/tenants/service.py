@@ -1,0 +1,84 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.models import ApiKey, Tenant
+from app.tenants import keys
+
+# last_used_at is refreshed at most this often per key, so reads do not turn into writes.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    row: ApiKey
+    plaintext: str
+
+
+async def create_tenant(session: AsyncSession, name: str) -> tuple[Tenant, CreatedKey]:
+    """A new tenant and its first admin key (the only time the key is visible)."""
+    tenant = Tenant(id=uuid.uuid4(), name=name)
+    session.add(tenant)
+    await session.flush()
+    key = await create_api_key(session, tenant.id, name="initial admin key", scopes=["admin"])
+    return tenant, key
+
+
+async def create_api_key(
+    session: AsyncSession, tenant_id: uuid.UUID, *, name: str, scopes: Sequence[str]
+) -> CreatedKey:
+    new = keys.generate_key()
+    row = ApiKey(
+        tenant_id=tenant_id,
+        id=uuid.uuid4(),
+        name=name,
+        prefix=new.prefix,
+        key_hash=new.key_hash,
+        scopes=sorted(set(scopes)),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return CreatedKey(row=row, plaintext=new.plaintext)
+
+
+async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)
+    )
+    return result.all()
+
+
+async def revoke_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uuid.UUID) -> None:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
+        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        .returning(ApiKey.id)
+    )
+    if result.first() is None:
+        raise NotFound(f"No API key {key_id} in this tenant.")
+
+
+async def find_active_key(session: AsyncSession, prefix: str) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+    )
+
+
+async def touch_last_used(session: AsyncSession, key: ApiKey, now: datetime) -> None:
+    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.tenant_id == key.tenant_id, ApiKey.id == key.id)
+            .values(last_used_at=now)
+        )

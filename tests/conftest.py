@@ -1,0 +1,193 @@
+"""Test fixtures: a real PostgreSQL (TEST_DATABASE_URL, else the embedded one), a fresh database
+per test session migrated by Alembic, and per-test isolation by an outer transaction that each
+request joins through a SAVEPOINT and that is rolled back at the end.
+
+Tests that need committed data and real concurrency use ``committed`` instead: the real engine,
+with every tenant they create deleted afterwards (tenant rows cascade to everything else).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.config import Settings, normalize_database_url
+from app.db import Database, make_engine, session_factory
+from app.embedded import EmbeddedPostgres
+from app.main import create_app
+from app.migrate import upgrade
+from app.tenants import service as tenants
+
+
+@dataclass
+class ServerInfo:
+    admin_url: str  # a database on the server we may create databases from
+    embedded_data_dir: Path | None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[ServerInfo]:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield ServerInfo(admin_url=normalize_database_url(configured), embedded_data_dir=None)
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="hf-test-pg-"))
+    embedded = EmbeddedPostgres(data_dir)
+    embedded.start()
+    try:
+        yield ServerInfo(admin_url=embedded.url("postgres"), embedded_data_dir=data_dir)
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(database_url=None, db_connect_timeout_s=2.0, db_pool_timeout_s=2.0)
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server: ServerInfo, settings: Settings) -> AsyncIterator[str]:
+    name = f"holdfast_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(pg_server.admin_url, name)
+    engine = make_engine(url, settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    yield url
+    await drop_database(pg_server.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def conn(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        yield connection
+        if outer.is_active:
+            await outer.rollback()
+
+
+@pytest.fixture
+def app(conn: AsyncConnection, engine: AsyncEngine, settings: Settings) -> Any:
+    return create_app(settings, Database(engine, session_factory(conn)))
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://holdfast.test") as c:
+        yield c
+
+
+@dataclass
+class TenantInfo:
+    id: uuid.UUID
+    admin_key: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.headers = bearer(self.admin_key)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def make_tenant(bind: AsyncConnection | AsyncEngine, name: str = "acme") -> TenantInfo:
+    async with session_factory(bind)() as session, session.begin():
+        tenant, key = await tenants.create_tenant(session, name)
+    return TenantInfo(id=tenant.id, admin_key=key.plaintext)
+
+
+@pytest.fixture
+async def tenant(conn: AsyncConnection) -> TenantInfo:
+    return await make_tenant(conn, "acme")
+
+
+@pytest.fixture
+async def other_tenant(conn: AsyncConnection) -> TenantInfo:
+    return await make_tenant(conn, "globex")
+
+
+async def make_key(client: httpx.AsyncClient, admin: TenantInfo, *scopes: str) -> str:
+    response = await client.post(
+        "/v1/api-keys", json={"name": "test", "scopes": list(scopes)}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+class Committed:
+    """Real engine, real commits; tenants made here are deleted (cascading) at teardown."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.database = Database(engine, session_factory(engine))
+        self.tenant_ids: list[uuid.UUID] = []
+
+    async def tenant(self, name: str = "acme") -> TenantInfo:
+        info = await make_tenant(self.engine, name)
+        self.tenant_ids.append(info.id)
+        return info
+
+    def app(self) -> Any:
+        return create_app(self.settings, self.database)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app()), base_url="http://holdfast.test"
+        )
+
+    async def cleanup(self) -> None:
+        if self.tenant_ids:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    text("DELETE FROM tenants WHERE id = ANY(:ids)"), {"ids": self.tenant_ids}
+                )
+
+
+@pytest.fixture
+async def committed(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Committed]:
+    helper = Committed(engine, settings)
+    yield helper
+    await helper.cleanup()

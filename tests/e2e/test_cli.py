@@ -1,0 +1,72 @@
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Committed, bearer
+from tests.e2e.helpers import Server, clean_env, postmaster_running, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["create-tenant"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: holdfast" in result.stdout
+
+
+def test_create_tenant_requires_a_name() -> None:
+    result = run_cli("create-tenant")
+    assert result.returncode == 2
+    assert "name" in result.stderr
+
+
+def test_bad_configuration_fails_fast_with_the_variable_named() -> None:
+    result = run_cli("migrate", env=clean_env(DATABASE_URL="mysql://x@y/z"))
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+async def test_create_tenant_against_database_url_prints_a_working_key(
+    database_url: str, committed: Committed
+) -> None:
+    result = run_cli("create-tenant", "acme", "--json", env=clean_env(DATABASE_URL=database_url))
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    committed.tenant_ids.append(created["tenant_id"])
+    async with committed.client() as client:
+        response = await client.get("/v1/api-keys", headers=bearer(created["api_key"]))
+    assert response.status_code == 200
+    assert [k["scopes"] for k in response.json()["items"]] == [["admin"]]
+
+
+def test_serve_on_the_embedded_default_reuses_its_data_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = Server(data_dir)
+    try:
+        seconds = server.start()
+        print(f"embedded start-up to ready: {seconds:.2f} s")
+        assert seconds < 30
+        created = run_cli("create-tenant", "acme", "--json", "--data-dir", str(data_dir))
+        assert created.returncode == 0, created.stderr
+        key = json.loads(created.stdout)["api_key"]
+        response = httpx.get(f"{server.base_url}/v1/api-keys", headers=bearer(key))
+        assert response.status_code == 200
+
+        assert server.stop(signal.SIGINT) == 0
+        deadline = time.time() + 10
+        while postmaster_running(data_dir) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not postmaster_running(data_dir), "embedded PostgreSQL still running after Ctrl-C"
+
+        server.start()
+        again = httpx.get(f"{server.base_url}/v1/api-keys", headers=bearer(key))
+        assert again.status_code == 200, "data did not survive a restart"
+        assert server.stop(signal.SIGTERM) == 0
+        assert not postmaster_running(data_dir)
+    finally:
+        server.kill()
