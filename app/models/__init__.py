@@ -2,6 +2,20 @@
 
 from app.models.api_key import ApiKey
 from app.models.base import Base
+from app.models.customer import CUSTOMER_STATUSES, Customer
+from app.models.event import EVENT_TYPES, Event
+from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
+from app.models.usage_daily import UsageDaily
 
-__all__ = ["ApiKey", "Base", "Tenant"]
+__all__ = [
+    "CUSTOMER_STATUSES",
+    "EVENT_TYPES",
+    "ApiKey",
+    "Base",
+    "Customer",
+    "CustomerStatusChange",
+    "Event",
+    "Tenant",
+    "UsageDaily",
+]
