@@ -76,6 +76,14 @@ def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[A
     )
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's current transaction, for hot paths that pass
+    whole batches as typed arrays."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database

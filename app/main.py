@@ -11,9 +11,12 @@ from fastapi.openapi.utils import get_openapi
 
 from app import __version__
 from app.config import Settings
+from app.customers.endpoints import router as customers_router
 from app.db import Database
+from app.events.endpoints import router as events_router
+from app.events.schemas import EventBatchIn, EventIn
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
-from app.openapi import problem_component
+from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
 from app.problems import install_problem_handlers
 from app.tenants.endpoints import router as api_keys_router
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_keys_router)
+    app.include_router(events_router)
+    app.include_router(customers_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(
@@ -77,7 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 routes=app.routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(problem_component())
+            components.update(component_schemas(Problem, EventIn, EventBatchIn))
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 
 from app.problems import PROBLEM_MEDIA_TYPE
 
@@ -54,10 +55,23 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def problem_component() -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
-    top = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, schema in top.pop("$defs", {}).items():
-        schemas[name] = schema
-    schemas["Problem"] = top
-    return schemas
+def json_body(component: str) -> dict[str, Any]:
+    """``openapi_extra`` for an endpoint that parses its own JSON body (to keep valid items of a
+    batch, or to validate item by item) while documenting the body's schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}
+            },
+        }
+    }
+
+
+def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    """JSON schemas of ``models`` and everything they reference, as OpenAPI components."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    return dict(top.get("$defs", {}))

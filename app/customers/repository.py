@@ -1,0 +1,245 @@
+"""SQL for customer state: locking and writing a batch's customers, status changes, usage
+rollups (asyncpg, one statement per batch), and the reads behind the customer endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers.fold import Change, FoldEvent
+from app.db import driver_connection
+from app.models import Customer, Event
+
+LIFECYCLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("status", "text"),
+    ("plan", "text"),
+    ("mrr", "bigint"),
+    ("plan_mrr", "bigint"),
+    ("currency", "text"),
+    ("subscribed_at", "timestamptz"),
+    ("paused_at", "timestamptz"),
+    ("paused_until", "timestamptz"),
+    ("cancel_requested_at", "timestamptz"),
+    ("cancel_effective_at", "timestamptz"),
+    ("cancelled_at", "timestamptz"),
+    ("cancel_reason", "text"),
+    ("reactivated_at", "timestamptz"),
+    ("nps_latest", "smallint"),
+    ("nps_previous", "smallint"),
+    ("nps_at", "timestamptz"),
+)
+TOTALS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_count", "bigint"),
+    ("first_seen_at", "timestamptz"),
+    ("last_seen_at", "timestamptz"),
+    ("usage_events", "bigint"),
+    ("usage_quantity", "bigint"),
+    ("last_usage_at", "timestamptz"),
+    ("purchase_count", "bigint"),
+    ("revenue_total", "bigint"),
+    ("last_purchase_at", "timestamptz"),
+    ("payment_failed_count", "bigint"),
+    ("last_payment_failed_at", "timestamptz"),
+)
+STATE_COLUMNS = LIFECYCLE_COLUMNS + TOTALS_COLUMNS
+
+_LOCK = """
+INSERT INTO customers (tenant_id, customer_id, first_seen_at, last_seen_at)
+SELECT $1, customer_id, first_seen_at, last_seen_at
+FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[])
+     AS u(customer_id, first_seen_at, last_seen_at)
+ORDER BY customer_id
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = now()
+RETURNING *
+"""
+
+_SET = ", ".join(f"{name} = u.{name}" for name, _ in STATE_COLUMNS)
+_NAMES = ", ".join(name for name, _ in STATE_COLUMNS)
+_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(STATE_COLUMNS, start=3))
+_UPDATE = f"""
+UPDATE customers AS c SET {_SET}, updated_at = now()
+FROM unnest($2::text[], {_ARRAYS}) AS u(customer_id, {_NAMES})
+WHERE c.tenant_id = $1 AND c.customer_id = u.customer_id
+"""
+
+CHANGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("customer_id", "text"),
+    ("effective_at", "timestamptz"),
+    ("seq", "smallint"),
+    ("kind", "text"),
+    ("status", "text"),
+    ("previous_status", "text"),
+    ("plan", "text"),
+    ("mrr", "bigint"),
+    ("previous_mrr", "bigint"),
+    ("currency", "text"),
+    ("reason", "text"),
+    ("event_id", "uuid"),
+)
+_CHANGE_NAMES = ", ".join(name for name, _ in CHANGE_COLUMNS)
+_CHANGE_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(CHANGE_COLUMNS, start=2))
+_INSERT_CHANGES = f"""
+INSERT INTO customer_status_changes (tenant_id, {_CHANGE_NAMES})
+SELECT $1, {_CHANGE_NAMES} FROM unnest({_CHANGE_ARRAYS}) AS u({_CHANGE_NAMES})
+"""
+
+_ADD_USAGE = """
+INSERT INTO usage_daily (tenant_id, customer_id, day, quantity, events)
+SELECT $1, customer_id, day, quantity, events
+FROM unnest($2::text[], $3::date[], $4::bigint[], $5::int[])
+     AS u(customer_id, day, quantity, events)
+ORDER BY customer_id, day
+ON CONFLICT (tenant_id, customer_id, day) DO UPDATE
+SET quantity = usage_daily.quantity + EXCLUDED.quantity,
+    events = usage_daily.events + EXCLUDED.events
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRange:
+    customer_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+async def lock_customers(
+    session: AsyncSession, tenant_id: uuid.UUID, seen: Sequence[SeenRange]
+) -> dict[str, dict[str, Any]]:
+    """Create missing customers and lock every one of them for the rest of the transaction
+    (in customer id order); returns their current rows."""
+    ordered = sorted(seen, key=lambda s: s.customer_id)
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        _LOCK,
+        tenant_id,
+        [s.customer_id for s in ordered],
+        [s.first_seen_at for s in ordered],
+        [s.last_seen_at for s in ordered],
+    )
+    return {r["customer_id"]: dict(r) for r in records}
+
+
+async def update_customers(
+    session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    if not rows:
+        return
+    conn = await driver_connection(session)
+    columns = [[row["customer_id"] for row in rows]]
+    columns += [[row[name] for row in rows] for name, _ in STATE_COLUMNS]
+    await conn.execute(_UPDATE, tenant_id, *columns)
+
+
+async def replace_status_changes(
+    session: AsyncSession, tenant_id: uuid.UUID, changes: Mapping[str, Sequence[Change]]
+) -> None:
+    """Rewrite the status-change history of the re-folded customers."""
+    if not changes:
+        return
+    conn = await driver_connection(session)
+    await conn.execute(
+        "DELETE FROM customer_status_changes"
+        " WHERE tenant_id = $1 AND customer_id = ANY($2::text[])",
+        tenant_id,
+        sorted(changes),
+    )
+    flat = [(cid, c) for cid in sorted(changes) for c in changes[cid]]
+    if not flat:
+        return
+    columns: list[list[Any]] = [[cid for cid, _ in flat]]
+    columns += [[getattr(c, name) for _, c in flat] for name, _ in CHANGE_COLUMNS[1:]]
+    await conn.execute(_INSERT_CHANGES, tenant_id, *columns)
+
+
+async def add_usage(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    usage: Mapping[tuple[str, date], tuple[int, int]],
+) -> None:
+    """Add ``{(customer_id, day): (quantity, events)}`` to the daily rollup."""
+    if not usage:
+        return
+    keys = sorted(usage)
+    conn = await driver_connection(session)
+    await conn.execute(
+        _ADD_USAGE,
+        tenant_id,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [usage[k][0] for k in keys],
+        [usage[k][1] for k in keys],
+    )
+
+
+async def get_customer(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: str
+) -> Customer | None:
+    return await session.get(Customer, (tenant_id, customer_id))
+
+
+async def customer_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_id: str,
+    *,
+    types: Sequence[str] | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Event]:
+    """A page of a customer's events, newest first, strictly after the ``before`` cursor."""
+    query = select(Event).where(Event.tenant_id == tenant_id, Event.customer_id == customer_id)
+    if types:
+        query = query.where(Event.type.in_(types))
+    if before is not None:
+        at, event_id = before
+        query = query.where(
+            or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < event_id))
+        )
+    query = query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def lifecycle_events(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str]
+) -> dict[str, list[FoldEvent]]:
+    """Every order-sensitive event of these customers (usage and failed payments excluded)."""
+    if not customer_ids:
+        return {}
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        """
+        SELECT customer_id, id, idempotency_key, type, occurred_at, amount, currency, plan, mrr,
+               quantity, reason, effective_at, resume_at, nps
+        FROM events
+        WHERE tenant_id = $1 AND customer_id = ANY($2::text[])
+          AND type <> 'usage' AND type <> 'payment_failed'
+        """,
+        tenant_id,
+        list(customer_ids),
+    )
+    out: dict[str, list[FoldEvent]] = {customer_id: [] for customer_id in customer_ids}
+    for r in records:
+        out[r["customer_id"]].append(
+            FoldEvent(
+                id=r["id"],
+                key=r["idempotency_key"],
+                type=r["type"],
+                occurred_at=r["occurred_at"],
+                amount=r["amount"],
+                currency=r["currency"],
+                plan=r["plan"],
+                mrr=r["mrr"],
+                quantity=r["quantity"],
+                reason=r["reason"],
+                effective_at=r["effective_at"],
+                resume_at=r["resume_at"],
+                nps=r["nps"],
+            )
+        )
+    return out

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.customers.service import CustomerView
+
+Status = Literal["lead", "active", "paused", "cancelled"]
+
+
+class PendingCancellation(BaseModel):
+    requested_at: datetime | None
+    effective_at: datetime
+    reason: str | None
+
+
+class Counters(BaseModel):
+    events: int
+    usage_events: int
+    usage_quantity: int
+    purchases: int
+    payment_failures: int
+
+
+class Nps(BaseModel):
+    latest: int
+    previous: int | None
+    at: datetime | None
+
+
+class CustomerRead(BaseModel):
+    """A customer's state as of ``as_of`` (now): scheduled cancellations and pause ends that are
+    due have taken effect."""
+
+    customer_id: str
+    status: Status
+    plan: str | None
+    mrr: int = Field(description="Recurring revenue counted now, minor units (0 unless active).")
+    plan_mrr: int = Field(description="The subscription's monthly price, kept while paused.")
+    currency: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    subscribed_at: datetime | None
+    reactivated_at: datetime | None
+    last_usage_at: datetime | None
+    last_purchase_at: datetime | None
+    last_payment_failed_at: datetime | None
+    paused_at: datetime | None
+    paused_until: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    pending_cancellation: PendingCancellation | None
+    counters: Counters
+    revenue_total: int = Field(description="Sum of purchase amounts, minor units.")
+    nps: Nps | None
+    traits: dict[str, Any]
+    as_of: datetime
+
+    @classmethod
+    def from_view(cls, view: CustomerView) -> CustomerRead:
+        row, state = view.row, view.state
+        pending = (
+            PendingCancellation(
+                requested_at=state.cancel_requested_at,
+                effective_at=state.cancel_effective_at,
+                reason=state.cancel_reason,
+            )
+            if state.cancel_effective_at is not None
+            else None
+        )
+        return cls(
+            customer_id=row.customer_id,
+            status=state.status,
+            plan=state.plan,
+            mrr=state.mrr,
+            plan_mrr=state.plan_mrr,
+            currency=state.currency,
+            first_seen_at=row.first_seen_at,
+            last_seen_at=row.last_seen_at,
+            subscribed_at=state.subscribed_at,
+            reactivated_at=state.reactivated_at,
+            last_usage_at=row.last_usage_at,
+            last_purchase_at=row.last_purchase_at,
+            last_payment_failed_at=row.last_payment_failed_at,
+            paused_at=state.paused_at,
+            paused_until=state.paused_until,
+            cancelled_at=state.cancelled_at,
+            cancel_reason=state.cancel_reason if pending is None else None,
+            pending_cancellation=pending,
+            counters=Counters(
+                events=row.event_count,
+                usage_events=row.usage_events,
+                usage_quantity=row.usage_quantity,
+                purchases=row.purchase_count,
+                payment_failures=row.payment_failed_count,
+            ),
+            revenue_total=row.revenue_total,
+            nps=Nps(latest=state.nps_latest, previous=state.nps_previous, at=state.nps_at)
+            if state.nps_latest is not None
+            else None,
+            traits=row.traits,
+            as_of=view.as_of,
+        )

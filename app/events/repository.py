@@ -1,0 +1,127 @@
+"""SQL for the ingest path: one statement per batch for each step.
+
+This is the hottest path in Holdfast, so it talks to asyncpg directly (inside the request's
+transaction) and passes each batch as typed arrays through ``unnest``: no per-row round trips and
+no SQLAlchemy compilation per call. Rows are touched in key order so that concurrent batches
+never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers.fold import FoldEvent
+from app.db import driver_connection
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: uuid.UUID
+    idempotency_key: str
+    content_hash: str
+    customer_id: str
+    type: str
+    occurred_at: datetime
+    amount: int | None
+    currency: str | None
+    plan: str | None
+    mrr: int | None
+    quantity: int | None
+    feature: str | None
+    reason: str | None
+    comment: str | None
+    effective_at: datetime | None
+    resume_at: datetime | None
+    nps: int | None
+    properties: str  # JSON text
+
+    def fold_event(self) -> FoldEvent:
+        return FoldEvent(
+            id=self.id,
+            key=self.idempotency_key,
+            type=self.type,
+            occurred_at=self.occurred_at,
+            amount=self.amount,
+            currency=self.currency,
+            plan=self.plan,
+            mrr=self.mrr,
+            quantity=self.quantity,
+            reason=self.reason,
+            effective_at=self.effective_at,
+            resume_at=self.resume_at,
+            nps=self.nps,
+        )
+
+
+# (column, array type) in EventRow field order.
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("idempotency_key", "text"),
+    ("content_hash", "text"),
+    ("customer_id", "text"),
+    ("type", "text"),
+    ("occurred_at", "timestamptz"),
+    ("amount", "bigint"),
+    ("currency", "text"),
+    ("plan", "text"),
+    ("mrr", "bigint"),
+    ("quantity", "bigint"),
+    ("feature", "text"),
+    ("reason", "text"),
+    ("comment", "text"),
+    ("effective_at", "timestamptz"),
+    ("resume_at", "timestamptz"),
+    ("nps", "smallint"),
+    ("properties", "jsonb"),
+)
+_NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
+_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(EVENT_COLUMNS, start=3))
+
+_INSERT_EVENTS = f"""
+INSERT INTO events (tenant_id, source, {_NAMES})
+SELECT $1, $2, {_NAMES}
+FROM unnest({_ARRAYS}) AS u({_NAMES})
+ORDER BY idempotency_key
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING idempotency_key, id
+"""
+
+
+def event_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
+    return [[getattr(row, name) for row in rows] for name, _ in EVENT_COLUMNS]
+
+
+async def insert_events(
+    session: AsyncSession, tenant_id: uuid.UUID, source: str, rows: Sequence[EventRow]
+) -> dict[str, uuid.UUID]:
+    """Insert rows whose key is new; returns ``{idempotency_key: id}`` of those inserted.
+
+    Keys must be unique within ``rows`` (PostgreSQL rejects one statement that hits a key twice).
+    """
+    if not rows:
+        return {}
+    conn = await driver_connection(session)
+    records = await conn.fetch(_INSERT_EVENTS, tenant_id, source, *event_columns(rows))
+    return {record["idempotency_key"]: record["id"] for record in records}
+
+
+async def find_by_keys(
+    session: AsyncSession, tenant_id: uuid.UUID, keys: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """``{idempotency_key: (id, content_hash)}`` for stored events among ``keys``."""
+    if not keys:
+        return {}
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        "SELECT idempotency_key, id, content_hash FROM events"
+        " WHERE tenant_id = $1 AND idempotency_key = ANY($2::text[])",
+        tenant_id,
+        list(keys),
+    )
+    return {r["idempotency_key"]: (r["id"], r["content_hash"]) for r in records}

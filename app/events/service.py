@@ -1,0 +1,105 @@
+"""Ingest: store each event exactly once and fold it into its customer, in one transaction.
+
+Idempotency is permanent per tenant: ``(tenant, idempotency_key)`` is unique forever. The same key
+with the same content is a duplicate (the original id is returned, nothing changes); the same key
+with different content is a conflict. Content is compared through a hash of the canonical event
+(UTC times, defaults filled in), so ``+01:00`` and ``Z`` spellings of one instant are the same
+content. Without a client key, the key *is* that hash: a naive retry is still counted once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers.service import Transition, apply_new_events
+from app.events import repository
+from app.events.repository import EventRow
+from app.events.schemas import Event
+from app.ids import uuid7
+
+DERIVED_KEY_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Literal["accepted", "duplicate", "conflict"]
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcomes: list[Outcome]
+    transitions: list[Transition]
+
+
+def content_hash(event: Event) -> str:
+    canonical = event.model_dump(mode="json", exclude={"idempotency_key"})
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def to_row(event: Event) -> EventRow:
+    digest = content_hash(event)
+    data = event.model_dump(exclude={"idempotency_key", "properties", "type", "customer_id"})
+    return EventRow(
+        id=uuid7(),
+        idempotency_key=event.idempotency_key or DERIVED_KEY_PREFIX + digest,
+        content_hash=digest,
+        customer_id=event.customer_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        amount=data.get("amount"),
+        currency=data.get("currency"),
+        plan=data.get("plan"),
+        mrr=data.get("mrr"),
+        quantity=data.get("quantity"),
+        feature=data.get("feature"),
+        reason=data.get("reason"),
+        comment=data.get("comment"),
+        effective_at=data.get("effective_at"),
+        resume_at=data.get("resume_at"),
+        nps=data.get("nps"),
+        properties=json.dumps(event.properties, separators=(",", ":")),
+    )
+
+
+async def ingest(
+    session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[Event], *, source: str = "api"
+) -> IngestResult:
+    """Store and fold ``events`` (already validated); one outcome per event, in order.
+
+    Within one call the first occurrence of a key wins; later ones are duplicates of it (same
+    content) or conflicts. Nothing is written for duplicates and conflicts.
+    """
+    rows = [to_row(event) for event in events]
+    first: dict[str, EventRow] = {}
+    for row in rows:
+        first.setdefault(row.idempotency_key, row)
+
+    inserted = await repository.insert_events(session, tenant_id, source, list(first.values()))
+    stored = await repository.find_by_keys(
+        session, tenant_id, [key for key in first if key not in inserted]
+    )
+    for key, event_id in inserted.items():
+        stored[key] = (event_id, first[key].content_hash)
+
+    outcomes: list[Outcome] = []
+    for row in rows:
+        original_id, original_hash = stored[row.idempotency_key]
+        if row is first[row.idempotency_key] and row.idempotency_key in inserted:
+            outcomes.append(Outcome("accepted", original_id))
+        elif row.content_hash == original_hash:
+            outcomes.append(Outcome("duplicate", original_id))
+        else:
+            outcomes.append(Outcome("conflict", original_id))
+
+    new = [(row.customer_id, row.fold_event()) for key, row in first.items() if key in inserted]
+    transitions = await apply_new_events(session, tenant_id, new)
+    return IngestResult(outcomes=outcomes, transitions=transitions)
