@@ -78,10 +78,18 @@ def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[A
 
 async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's current transaction, for hot paths that pass
-    whole batches as typed arrays."""
+    whole batches as typed arrays.
+
+    SQLAlchemy's asyncpg adapter opens the database transaction lazily, on its first statement.
+    Statements sent straight to the driver before that would each commit on their own (and row
+    locks would not last), so make the adapter open it first.
+    """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 def get_database(request: Request) -> Database:
