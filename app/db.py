@@ -87,6 +87,7 @@ async def driver_connection(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
+    assert driver is not None
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
     return driver

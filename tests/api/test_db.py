@@ -37,12 +37,11 @@ async def test_driver_statements_first_in_a_session_are_rolled_back_with_it(
     committed: Committed,
 ) -> None:
     tenant = await committed.tenant("tx")
-    async with committed.database.sessionmaker() as session:
-        async with session.begin():
-            conn = await driver_connection(session)
-            assert conn.is_in_transaction()
-            await insert_events(session, tenant.id, "api", [row("k1")])
-            await session.rollback()
+    async with committed.database.sessionmaker() as session, session.begin():
+        conn = await driver_connection(session)
+        assert conn.is_in_transaction()
+        await insert_events(session, tenant.id, "api", [row("k1")])
+        await session.rollback()
     async with committed.engine.connect() as connection:
         stored = await connection.scalar(
             text("SELECT count(*) FROM events WHERE tenant_id = :t"), {"t": tenant.id}
