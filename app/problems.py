@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -199,11 +200,41 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         return await _holdfast_error(request, exc.__cause__)
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(
-        status,
-        slug=_HTTP_SLUGS.get(status),
-        detail=detail,
-        headers=exc.headers,
+    if status == 400 and exc.__cause__ is not None:
+        # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8): an invalid body,
+        # reported like every other one.
+        return problem_response(
+            422,
+            slug="validation-error",
+            title="Invalid request",
+            detail="The request body could not be parsed.",
+            errors=[
+                {"loc": ["body"], "msg": "Body is not valid JSON text", "type": "json_invalid"}
+            ],
+        )
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem_response(status, slug=_HTTP_SLUGS.get(status), detail=detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the API documents for this path (Starlette's own 405 names only the first
+    route it tried)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"),
+                [method.upper() for method in operations],
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    path = request.url.path
+    return sorted(
+        {method for pattern, methods in table if pattern.match(path) for method in methods}
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import (
     RootModel,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -82,12 +83,21 @@ Currency = Annotated[
     str,
     BeforeValidator(_upper),
     StringConstraints(pattern=r"^[A-Z]{3}$"),
-    Field(description="ISO 4217 code, e.g. USD (case-insensitive)"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[A-Za-z]{3}$",
+            "description": "ISO 4217 code, e.g. USD (case-insensitive; stored upper-case)",
+        }
+    ),
 ]
 
 
 def _to_utc(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+03:00 has no UTC representation
+        raise ValueError("must not be before 1970-01-01T00:00:00Z") from None
     if value < EPOCH:
         raise ValueError("must not be before 1970-01-01T00:00:00Z")
     if value.year > 9000:

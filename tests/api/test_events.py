@@ -63,6 +63,16 @@ REJECTIONS: list[tuple[str, dict[str, Any], tuple[Any, ...]]] = [
         ("body", "usage", "occurred_at"),
     ),
     ("before 1970", event("usage", when="1969-12-31T23:59:59Z"), ("body", "usage", "occurred_at")),
+    (
+        "year 1 east of UTC",
+        event("usage", when="0001-01-01T00:00:00+03:00"),
+        ("body", "usage", "occurred_at"),
+    ),
+    (
+        "year 9999 west of UTC",
+        event("usage", when="9999-12-31T23:00:00-03:00"),
+        ("body", "usage", "occurred_at"),
+    ),
     ("NUL in text", event("feedback", comment="bad\u0000byte"), ("body", "feedback", "comment")),
     (
         "NUL in properties",

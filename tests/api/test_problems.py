@@ -88,3 +88,21 @@ async def test_unexpected_error_is_a_bare_500_problem(app: FastAPI, caplog) -> N
     assert response.headers["x-request-id"] == "trace-me-123"
     logged = [r for r in caplog.records if r.name == "holdfast.errors"]
     assert logged and logged[0].exc_info is not None
+
+
+async def test_body_that_is_not_utf8_is_a_422_problem(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    response = await client.post(
+        "/v1/api-keys",
+        content=b"\xff\xfe\x00garbage",
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["loc"][0] == "body"  # type: ignore[index]
+
+
+async def test_405_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.request("OPTIONS", "/v1/api-keys")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, POST"
