@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
+from app.models.health_settings import HealthSettingsVersion
 from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
@@ -16,6 +17,7 @@ __all__ = [
     "Customer",
     "CustomerStatusChange",
     "Event",
+    "HealthSettingsVersion",
     "Tenant",
     "UsageDaily",
 ]
