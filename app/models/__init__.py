@@ -4,6 +4,9 @@ from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
+from app.models.offer import Offer
+from app.models.offer_settings import OfferSettings
+from app.models.plan import Plan
 from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
@@ -16,6 +19,9 @@ __all__ = [
     "Customer",
     "CustomerStatusChange",
     "Event",
+    "Offer",
+    "OfferSettings",
+    "Plan",
     "Tenant",
     "UsageDaily",
 ]
