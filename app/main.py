@@ -13,8 +13,11 @@ from app import __version__
 from app.config import Settings
 from app.db import Database
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
+from app.offers.endpoints import router as offers_router
+from app.offers.endpoints import settings_router as offer_settings_router
 from app.openapi import problem_component
 from app.ops.endpoints import router as ops_router
+from app.plans.endpoints import router as plans_router
 from app.problems import install_problem_handlers
 from app.tenants.endpoints import router as api_keys_router
 
@@ -60,6 +63,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_keys_router)
+    app.include_router(plans_router)
+    app.include_router(offers_router)
+    app.include_router(offer_settings_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

@@ -18,7 +18,8 @@ Priority = Annotated[
 
 
 class _OfferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "yes" is not a boolean and "5" not a priority; a typo must not become a value.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: Title = Field(description="Shown to the customer.")
     description: Description = Field(default="", description="Shown to the customer.")
@@ -56,7 +57,7 @@ class OfferUpdate(BaseModel):
     as a whole and is validated against the offer's kind. The kind itself cannot change: an
     offer's save statistics belong to what it offered."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: OfferKind | None = Field(default=None, description="Must equal the current kind.")
     title: Title | None = None
@@ -95,7 +96,7 @@ class OfferList(BaseModel):
 
 
 class OfferSettingsPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     holdout_share_bp: int = Field(
         default=0,
