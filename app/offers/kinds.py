@@ -58,9 +58,15 @@ def _check_json(value: Any, depth: int, path: str) -> None:
     if depth > MAX_PAYLOAD_DEPTH:
         raise ValueError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")
     if isinstance(value, str):
-        # PostgreSQL's jsonb cannot hold a NUL character.
+        # PostgreSQL's jsonb holds neither a NUL character nor a lone surrogate.
         if "\x00" in value:
             raise ValueError(f"NUL character in payload at {path or '/'}")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"invalid Unicode (lone surrogate) in payload at {path or '/'}"
+            ) from None
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"non-finite number in payload at {path or '/'}")

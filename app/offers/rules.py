@@ -37,13 +37,14 @@ from app.offers.kinds import (
     DowngradeParams,
     OfferKind,
     OfferParams,
+    PauseParams,
 )
 from app.plans.catalog import (
     MAX_PRICE,
     Currency,
     PlanId,
     PlanSpec,
-    current_price,
+    reference_price,
     resolve_downgrade,
     same_currency,
 )
@@ -353,10 +354,10 @@ def downgrade_target(
     params: DowngradeParams, facts: CustomerFacts, plans: Sequence[PlanSpec]
 ) -> PlanSpec | None:
     """Where a downgrade offer would move this customer: see
-    :func:`app.plans.catalog.resolve_downgrade`, with the price the customer pays now
-    (:func:`app.plans.catalog.current_price`) in the customer's currency (the current catalog
+    :func:`app.plans.catalog.resolve_downgrade`, with the price to undercut
+    (:func:`app.plans.catalog.reference_price`) in the customer's currency (the current catalog
     plan's when the customer's is unknown). None when no such plan exists."""
-    priced = current_price(facts.plan, facts.mrr, plans)
+    priced = reference_price(facts.plan, facts.mrr, plans)
     if priced is None:
         return None
     price, plan_currency = priced
@@ -407,7 +408,7 @@ def rank_offers(
         if not offer.active or not evaluate(offer.rules, facts):
             continue
         target: PlanSpec | None = None
-        if offer.kind == "pause" and facts.status == "paused":
+        if isinstance(offer.params, PauseParams) and facts.status == "paused":
             continue
         if isinstance(offer.params, DiscountParams) and facts.has_active_discount:
             continue

@@ -4,7 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
 
 from app.offers.kinds import CustomParams, DiscountParams, DowngradeParams, OfferKind, PauseParams
 from app.offers.rules import MAX_HOLDOUT_BP, Condition, Rules
@@ -50,6 +58,15 @@ class CustomOfferCreate(_OfferCreate):
 
 OfferCreate = PauseOfferCreate | DowngradeOfferCreate | DiscountOfferCreate | CustomOfferCreate
 """A new offer, discriminated by ``kind``: each kind has its own ``params``."""
+
+_OFFER_CREATE: TypeAdapter[OfferCreate] = TypeAdapter(
+    Annotated[OfferCreate, Field(discriminator="kind")]
+)
+
+
+def parse_offer_create(data: object) -> OfferCreate:
+    """``data`` validated as a POST /v1/offers body; raises ``pydantic.ValidationError``."""
+    return _OFFER_CREATE.validate_python(data)
 
 
 class OfferUpdate(BaseModel):

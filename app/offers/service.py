@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
@@ -17,11 +17,9 @@ from app.offers import repository
 from app.offers.defaults import DEFAULT_OFFERS
 from app.offers.kinds import DowngradeParams, OfferParams, parse_params
 from app.offers.rules import dump_rules
-from app.offers.schemas import OfferCreate, OfferSettingsPut, OfferUpdate
+from app.offers.schemas import OfferCreate, OfferSettingsPut, OfferUpdate, parse_offer_create
 from app.plans import repository as plans
 from app.plans.catalog import NEXT_CHEAPER
-
-_CREATE = TypeAdapter[OfferCreate](OfferCreate)
 
 
 def _not_found(offer_id: uuid.UUID) -> NotFound:
@@ -74,7 +72,7 @@ async def create_offer(session: AsyncSession, tenant_id: uuid.UUID, body: OfferC
 async def install_default_offers(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Give a new tenant the default offers (``app.offers.defaults``), editable like any other."""
     now = datetime.now(UTC)
-    rows = [_row(tenant_id, _CREATE.validate_python(data), now) for data in DEFAULT_OFFERS]
+    rows = [_row(tenant_id, parse_offer_create(data), now) for data in DEFAULT_OFFERS]
     await repository.insert_offers(session, rows)
 
 

@@ -52,19 +52,21 @@ class PlanSpec:
     active: bool = True
 
 
-def current_price(
+def reference_price(
     plan: str | None, mrr: int, plans: Iterable[PlanSpec]
 ) -> tuple[int, str | None] | None:
-    """What a customer pays per month, for comparing plans: its MRR when positive, else the
-    catalog price of its plan (a paused customer's MRR is 0), else unknown (None). The currency
-    is the catalog plan's when the plan is in the catalog, else unknown."""
+    """The price a cheaper plan must undercut for this customer: the lower of its MRR (when
+    positive) and its plan's catalog price (when the plan is in the catalog); None when neither
+    is known. The lower, because a discounted customer is not saved by a "cheaper" plan that
+    costs more than they pay, and a customer paying for many seats is not downgraded to a plan
+    listed above theirs. The currency is the catalog plan's, when known."""
     catalog_plan = next((p for p in plans if p.plan_id == plan), None) if plan else None
-    currency = catalog_plan.currency if catalog_plan else None
-    if mrr > 0:
-        return mrr, currency
+    prices = [mrr] if mrr > 0 else []
     if catalog_plan is not None:
-        return catalog_plan.price, currency
-    return None
+        prices.append(catalog_plan.price)
+    if not prices:
+        return None
+    return min(prices), catalog_plan.currency if catalog_plan else None
 
 
 def resolve_downgrade(
@@ -78,7 +80,7 @@ def resolve_downgrade(
     """The plan a downgrade offer moves a customer to, or None when it cannot be offered.
 
     A candidate is an active catalog plan other than ``current_plan``, in ``currency``, priced
-    strictly below ``price`` (what the customer pays now). ``target`` ``"next_cheaper"`` resolves
+    strictly below ``price`` (see :func:`reference_price`). ``target`` ``"next_cheaper"`` resolves
     to the most expensive candidate (ties: the smallest plan id); an explicit plan id resolves to
     that plan only when it is a candidate.
     """

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter
 
 from app.offers.defaults import DEFAULT_OFFERS
 from app.offers.rules import CustomerFacts, OfferSpec, rank_offers
-from app.offers.schemas import OfferCreate
+from app.offers.schemas import parse_offer_create
 from app.plans.catalog import PlanSpec
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -22,10 +21,9 @@ PLANS = [
 
 
 def default_specs() -> list[OfferSpec]:
-    adapter = TypeAdapter[OfferCreate](OfferCreate)
     specs = []
     for n, data in enumerate(DEFAULT_OFFERS):
-        body = adapter.validate_python(data)
+        body = parse_offer_create(data)
         specs.append(
             OfferSpec(
                 id=uuid.UUID(int=n + 1),

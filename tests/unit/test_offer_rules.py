@@ -407,6 +407,7 @@ def test_valid_params(kind: str, params: dict[str, Any], expected: OfferParams |
         ("custom", {"payload": {"note": "a\x00b"}}, ()),
         ("custom", {"payload": {"a\x00": 1}}, ()),
         ("custom", {"payload": {"x": float("inf")}}, ()),
+        ("custom", {"payload": {"x": "\ud800"}}, ()),
         ("custom", {"payload": {"x": "y" * 5000}}, ()),
         ("custom", {"payload": {"a": [[[[[[[[[1]]]]]]]]]}}, ()),
         ("custom", {"title": "talk to us"}, ("title",)),
@@ -553,8 +554,9 @@ def test_discount_never_stacks_on_an_active_discount() -> None:
         ("pro", 3000, "USD", "basic"),  # the inactive legacy plan is skipped
         ("basic", 1000, "USD", None),  # a cheaper plan in another currency does not count
         ("team", 0, "USD", "pro"),  # paused (no MRR): the catalog price stands in
-        ("team", 2500, "USD", "basic"),  # what the customer pays, not the list price
-        ("enterprise", 4000, "USD", "pro"),  # not in the catalog: its MRR decides
+        ("team", 2500, "USD", "basic"),  # discounted: must undercut what they pay
+        ("pro", 9000, "USD", "basic"),  # many seats: must undercut the plan's list price
+        ("enterprise", 4000, "USD", "pro"),  # not in the catalog: the MRR decides
         ("enterprise", 0, "USD", None),  # nothing to compare with
         (None, 0, None, None),
         ("team", 5000, None, "pro"),  # currency unknown: the current catalog plan's
@@ -639,6 +641,15 @@ def test_holdout_is_the_same_in_another_process() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == str(here)
+
+
+def test_pure_modules_import_neither_fastapi_nor_sqlalchemy() -> None:
+    code = (
+        "import sys; import app.offers.rules, app.offers.kinds, app.plans.catalog; "
+        "print(sorted(m for m in ('fastapi', 'sqlalchemy', 'starlette') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_holdout_share_is_close_to_the_setting() -> None:
