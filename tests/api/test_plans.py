@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import session_factory
 from app.plans import repository
-from tests.conftest import TenantInfo, bearer, make_key
+from tests.conftest import Committed, TenantInfo, bearer, make_key
 
 PRO = {"name": "Pro", "price": 4900, "currency": "usd"}
 
@@ -133,3 +134,19 @@ async def test_plan_prices_for_ingestion(
         assert await repository.plan_prices(session, tenant.id, []) == {}
         catalog = await repository.plan_catalog(session, other_tenant.id)
         assert [(p.plan_id, p.price, p.active) for p in catalog] == [("team", 9900, True)]
+
+
+async def test_concurrent_puts_of_a_new_plan_create_it_once(committed: Committed) -> None:
+    tenant = await committed.tenant()
+    async with committed.client() as client:
+        responses = await asyncio.gather(
+            *(
+                client.put("/v1/plans/pro", json={**PRO, "price": 100 + i}, headers=tenant.headers)
+                for i in range(8)
+            )
+        )
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200] * 7 + [201], [r.text for r in responses]
+        listing = (await client.get("/v1/plans", headers=tenant.headers)).json()["items"]
+    assert len(listing) == 1
+    assert listing[0]["price"] in {100 + i for i in range(8)}
