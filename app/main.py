@@ -17,8 +17,11 @@ from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
 from app.health.endpoints import router as health_settings_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
+from app.offers.endpoints import router as offers_router
+from app.offers.endpoints import settings_router as offer_settings_router
 from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
+from app.plans.endpoints import router as plans_router
 from app.problems import install_problem_handlers
 from app.tenants.endpoints import router as api_keys_router
 
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(events_router)
     app.include_router(customers_router)
     app.include_router(health_settings_router)
+    app.include_router(plans_router)
+    app.include_router(offers_router)
+    app.include_router(offer_settings_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

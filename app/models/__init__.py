@@ -5,6 +5,9 @@ from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
 from app.models.health_settings import HealthSettingsVersion
+from app.models.offer import Offer
+from app.models.offer_settings import OfferSettings
+from app.models.plan import Plan
 from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
@@ -18,6 +21,9 @@ __all__ = [
     "CustomerStatusChange",
     "Event",
     "HealthSettingsVersion",
+    "Offer",
+    "OfferSettings",
+    "Plan",
     "Tenant",
     "UsageDaily",
 ]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.models import ApiKey, Tenant
+from app.offers.service import install_default_offers
 from app.tenants import keys
 
 # last_used_at is refreshed at most this often per key, so reads do not turn into writes.
@@ -25,10 +26,12 @@ class CreatedKey:
 
 
 async def create_tenant(session: AsyncSession, name: str) -> tuple[Tenant, CreatedKey]:
-    """A new tenant and its first admin key (the only time the key is visible)."""
+    """A new tenant with the default offers, and its first admin key (the only time the key is
+    visible)."""
     tenant = Tenant(id=uuid.uuid4(), name=name)
     session.add(tenant)
     await session.flush()
+    await install_default_offers(session, tenant.id)
     key = await create_api_key(session, tenant.id, name="initial admin key", scopes=["admin"])
     return tenant, key
 
