@@ -7,9 +7,12 @@ from app.models.event import EVENT_TYPES, Event
 from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
+from app.models.webhook_delivery import DELIVERY_STATUSES, WebhookDelivery
+from app.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "CUSTOMER_STATUSES",
+    "DELIVERY_STATUSES",
     "EVENT_TYPES",
     "ApiKey",
     "Base",
@@ -18,4 +21,6 @@ __all__ = [
     "Event",
     "Tenant",
     "UsageDaily",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
