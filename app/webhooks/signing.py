@@ -39,7 +39,11 @@ def parse(header: str) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if key == "t":
-            if timestamp is not None or not value.isdigit() or len(value) > 12:
+            if (
+                timestamp is not None
+                or not (value.isascii() and value.isdigit())
+                or len(value) > 12
+            ):
                 return None
             timestamp = int(value)
         elif key == SCHEME:

@@ -2,6 +2,7 @@
 transaction, rolled back; the worker is exercised in test_webhook_delivery.py)."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -243,8 +244,6 @@ async def test_enqueue_renders_rich_values_and_refuses_unregistered_types(
     client: httpx.AsyncClient, conn: AsyncConnection, tenant: TenantInfo
 ) -> None:
     await create_webhook(client, tenant, event_types=["*"])
-    from datetime import UTC, datetime
-
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     async with session_factory(conn)() as session, session.begin():
         await service.enqueue(

@@ -1,4 +1,11 @@
+import re
+import time
+from pathlib import Path
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.webhooks import signing
 
@@ -56,8 +63,32 @@ def test_any_matching_v1_is_accepted_and_unknown_schemes_ignored() -> None:
         f"t={T},t={T},v1={OPENSSL_V1}",
         f"t=1e9,v1={OPENSSL_V1}",
         f"t={T},v1=é{OPENSSL_V1}",
+        f"t=\u00b2,v1={OPENSSL_V1}",
         f"t={'9' * 40},v1={OPENSSL_V1}",
     ],
 )
 def test_malformed_headers_are_rejected_not_raised(header: str) -> None:
     assert not signing.verify(SECRET, BODY, header, now=T)
+
+
+def test_the_readme_verification_snippet_accepts_what_holdfast_signs() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    [snippet] = [b for b in blocks if "def verify(" in b]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    readme_verify = namespace["verify"]
+
+    now = int(time.time())
+    header = signing.sign(SECRET, BODY, now)
+    assert readme_verify(SECRET, BODY, header)
+    assert not readme_verify(SECRET, BODY + b"x", header)
+    assert not readme_verify("whsec_other", BODY, header)
+    assert not readme_verify(SECRET, BODY, signing.sign(SECRET, BODY, now - 301))
+    assert not readme_verify(SECRET, BODY, "t=abc,v1=00")
+    assert not readme_verify(SECRET, BODY, "t=\u00b2,v1=00")
+
+
+@given(st.text(max_size=200))
+def test_verify_returns_false_rather_than_raising_on_any_header(header: str) -> None:
+    assert signing.verify(SECRET, BODY, header, now=T) is False
