@@ -19,7 +19,7 @@ from sqlalchemy import text
 from app.config import Settings
 from app.main import create_app
 from app.webhooks import service
-from app.webhooks.repository import Outcome, record_outcomes
+from app.webhooks.repository import Outcome, claim_due, record_outcomes
 from app.webhooks.worker import DeliveryPolicy, DeliveryWorker, claim, deliver_due
 from tests.api.webhook_receiver import Receiver, running_receiver
 from tests.conftest import Committed, TenantInfo
@@ -253,6 +253,24 @@ async def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_next_attempt(
     assert (await delivery(committed, event_id)).status == "delivered"
 
 
+async def test_concurrent_workers_claim_disjoint_deliveries(
+    committed: Committed, receiver: Receiver
+) -> None:
+    tenant, _ = await setup(committed, receiver)
+    events = {await enqueue(committed, tenant) for _ in range(5)}
+    now = soon()
+    lease_until = now + timedelta(seconds=POLICY.lease_s)
+    # Worker A's claim transaction is still open (its rows locked) when worker B claims.
+    async with committed.database.sessionmaker() as a, a.begin():
+        first = await claim_due(a, now, lease_until, 3)
+        async with committed.database.sessionmaker() as b, b.begin():
+            second = await claim_due(b, now, lease_until, 10)
+    assert len(first) == 3
+    assert len(second) == 2
+    assert {c.event_id for c in first} | {c.event_id for c in second} == events
+    assert await deliver_due(committed.database, now, policy=POLICY) == 0
+
+
 async def test_a_send_cut_off_mid_request_is_resent_after_the_lease(
     committed: Committed, receiver: Receiver
 ) -> None:
@@ -262,7 +280,7 @@ async def test_a_send_cut_off_mid_request_is_resent_after_the_lease(
     now = soon()
 
     task = asyncio.create_task(deliver_due(committed.database, now, policy=POLICY))
-    for _ in range(200):
+    for _ in range(1000):  # up to 10 s on a loaded machine; usually a few milliseconds
         if receiver.count():
             break
         await asyncio.sleep(0.01)
@@ -357,7 +375,7 @@ async def test_the_background_worker_delivers_until_stopped(
     try:
         assert worker.running
         await enqueue(committed, tenant)
-        for _ in range(200):
+        for _ in range(400):  # up to 10 s on a loaded machine
             if receiver.count():
                 break
             await asyncio.sleep(0.025)

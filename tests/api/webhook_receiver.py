@@ -19,6 +19,9 @@ from app.webhooks import signing
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # The default listen backlog (5) drops connections when a batch arrives at once.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up mid-response (timeouts, cancelled sends) is what these tests
         # provoke on purpose; the default handler would print a traceback.
