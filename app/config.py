@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ASYNC_SCHEME = "postgresql+asyncpg"
@@ -52,6 +52,41 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503s.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    webhook_worker_enabled: bool = Field(
+        default=True,
+        description="Run the webhook delivery worker in this process (any number of processes "
+        "may run it: they claim deliveries with SKIP LOCKED).",
+    )
+    webhook_poll_interval_s: float = Field(default=2.0, gt=0, le=300)
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=50)
+    webhook_backoff_base_s: float = Field(default=30.0, gt=0, le=86_400)
+    webhook_backoff_cap_s: float = Field(default=6 * 3600.0, gt=0, le=7 * 86_400)
+    webhook_request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed delivery is reserved for the worker sending it; if that "
+        "worker dies, another one retries the delivery once the lease has passed.",
+    )
+    allow_private_webhook_urls: bool = Field(
+        default=True,
+        description="Allow webhook URLs on loopback and private networks. Set false in "
+        "production so tenants cannot reach the operator's internal network.",
+    )
+
+    @model_validator(mode="after")
+    def _webhook_timings_agree(self) -> Settings:
+        if self.webhook_backoff_cap_s < self.webhook_backoff_base_s:
+            raise ValueError("HOLDFAST_WEBHOOK_BACKOFF_CAP_S must be >= ..._BACKOFF_BASE_S")
+        # A lease shorter than a send would let a second worker resend while the first waits.
+        if self.webhook_lease_s < 2 * self.webhook_request_timeout_s:
+            raise ValueError(
+                "HOLDFAST_WEBHOOK_LEASE_S must be at least twice HOLDFAST_WEBHOOK_REQUEST_TIMEOUT_S"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -24,6 +24,8 @@ from app.ops.endpoints import router as ops_router
 from app.plans.endpoints import router as plans_router
 from app.problems import install_problem_handlers
 from app.tenants.endpoints import router as api_keys_router
+from app.webhooks.endpoints import router as webhooks_router
+from app.webhooks.worker import DeliveryWorker
 
 DESCRIPTION = """
 Holdfast ingests subscription lifecycle events, keeps an explainable health score for every
@@ -37,7 +39,8 @@ ISO 4217 currency; times are ISO 8601 with an offset and stored in UTC.
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. With ``database`` given (tests), the lifespan leaves it alone; otherwise the
-    lifespan creates the engine from ``settings.database_url`` and disposes it on shutdown."""
+    lifespan creates the engine from ``settings.database_url``, starts the background workers
+    and stops them and disposes the engine on shutdown."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -47,9 +50,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if settings.database_url is None:
                 raise RuntimeError("database_url is not set; start through `holdfast serve`")
             app.state.database = Database.from_url(settings.database_url, settings)
+            if settings.webhook_worker_enabled:
+                app.state.webhook_worker = DeliveryWorker.from_settings(
+                    app.state.database, settings
+                )
+                app.state.webhook_worker.start()
         try:
             yield
         finally:
+            if app.state.webhook_worker is not None:
+                await app.state.webhook_worker.stop()
+                app.state.webhook_worker = None
             if owned:
                 await app.state.database.dispose()
                 app.state.database = None
@@ -62,6 +73,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.webhook_worker = None
     app.state.http_metrics = HttpMetrics()
 
     install_problem_handlers(app)
@@ -73,6 +85,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(plans_router)
     app.include_router(offers_router)
     app.include_router(offer_settings_router)
+    app.include_router(webhooks_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

@@ -11,9 +11,12 @@ from app.models.plan import Plan
 from app.models.status_change import CustomerStatusChange
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
+from app.models.webhook_delivery import DELIVERY_STATUSES, WebhookDelivery
+from app.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "CUSTOMER_STATUSES",
+    "DELIVERY_STATUSES",
     "EVENT_TYPES",
     "ApiKey",
     "Base",
@@ -26,4 +29,6 @@ __all__ = [
     "Plan",
     "Tenant",
     "UsageDaily",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.webhooks import events, urls
+
+DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
+
+
+def _known_event_type(value: str) -> str:
+    if not events.is_subscribable(value):
+        known = ", ".join(sorted(events.EVENT_TYPES))
+        raise ValueError(f"unknown event type; known: {known}, or '{events.WILDCARD}' for all")
+    return value
+
+
+def _valid_url(value: str) -> str:
+    urls.parse_webhook_url(value)
+    return value
+
+
+EventType = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=events.MAX_TYPE_LENGTH),
+    AfterValidator(_known_event_type),
+    Field(json_schema_extra={"enum": [events.WILDCARD, *events.EVENT_TYPES]}),
+]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=urls.MAX_URL_LENGTH, pattern=r"^[^\x00]*$"),
+    AfterValidator(_valid_url),
+]
+Description = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
+EventTypes = Annotated[
+    list[EventType],
+    Field(
+        min_length=1,
+        max_length=50,
+        description=f"Event types to receive; '{events.WILDCARD}' subscribes to every type.",
+    ),
+]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl = Field(description="http(s) URL that receives POSTed events.")
+    event_types: EventTypes
+    description: Description | None = None
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    event_types: EventTypes | None = None
+    description: Description | None = None
+    active: bool | None = Field(
+        default=None,
+        description="An inactive endpoint receives no new events; deliveries already queued "
+        "for it wait and are sent once it is active again.",
+    )
+
+
+class WebhookRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(
+        description="The signing secret of X-Holdfast-Signature. Shown once: store it now."
+    )
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookRead]
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID = Field(description="Same for every endpoint receiving the event.")
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="The event envelope, as sent.")
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")
