@@ -1,4 +1,4 @@
-"""The ``holdfast`` command line: serve, migrate, create-tenant."""
+"""The ``holdfast`` command line: serve, migrate, create-tenant, rescore."""
 
 from __future__ import annotations
 
@@ -138,6 +138,29 @@ def cmd_create_tenant(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _rescore(url: str, settings: Settings) -> str:
+    from app.db import Database
+    from app.health.jobs import rescore_all
+
+    database = Database.from_url(url, settings)
+    try:
+        report = await rescore_all(database)
+    finally:
+        await database.dispose()
+    return (
+        f"rescored {report.customers} customers of {report.tenants} tenants in "
+        f"{report.seconds:.1f} s ({report.tier_changes} tier changes, {report.churned} churned, "
+        f"{report.reactivated} reactivated)"
+    )
+
+
+def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        print(asyncio.run(_rescore(url, settings)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="holdfast",
@@ -181,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_argument("--json", action="store_true", help="print JSON")
     with_data_dir(tenant)
     tenant.set_defaults(handler=cmd_create_tenant)
+    rescore = sub.add_parser(
+        "rescore",
+        help="recompute every customer's health score and write the daily snapshot",
+        description="Recompute every customer's health score, write today's snapshot and "
+        "queue webhooks for tier changes (the server also does this every "
+        "HOLDFAST_RESCORE_INTERVAL_S seconds).",
+    )
+    with_data_dir(rescore)
+    rescore.set_defaults(handler=cmd_rescore)
     return parser
 
 

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    rescore_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="Rescore every customer (and write the daily health snapshot) this often; "
+        "0 turns the in-process scheduler off (run `holdfast rescore` from cron instead).",
+    )
+
     webhook_worker_enabled: bool = Field(
         default=True,
         description="Run the webhook delivery worker in this process (any number of processes "

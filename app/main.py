@@ -16,6 +16,8 @@ from app.db import Database
 from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
 from app.health.endpoints import router as health_settings_router
+from app.health.endpoints import scores_router as health_router
+from app.health.jobs import RescoreScheduler
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.offers.endpoints import router as offers_router
 from app.offers.endpoints import settings_router as offer_settings_router
@@ -50,6 +52,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if settings.database_url is None:
                 raise RuntimeError("database_url is not set; start through `holdfast serve`")
             app.state.database = Database.from_url(settings.database_url, settings)
+            if settings.rescore_interval_s > 0:
+                app.state.rescore_scheduler = RescoreScheduler(
+                    app.state.database, settings.rescore_interval_s
+                )
+                app.state.rescore_scheduler.start()
             if settings.webhook_worker_enabled:
                 app.state.webhook_worker = DeliveryWorker.from_settings(
                     app.state.database, settings
@@ -58,6 +65,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
+            if app.state.rescore_scheduler is not None:
+                await app.state.rescore_scheduler.stop()
+                app.state.rescore_scheduler = None
             if app.state.webhook_worker is not None:
                 await app.state.webhook_worker.stop()
                 app.state.webhook_worker = None
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     app.state.webhook_worker = None
+    app.state.rescore_scheduler = None
     app.state.http_metrics = HttpMetrics()
 
     install_problem_handlers(app)
@@ -82,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(events_router)
     app.include_router(customers_router)
     app.include_router(health_settings_router)
+    app.include_router(health_router)
     app.include_router(plans_router)
     app.include_router(offers_router)
     app.include_router(offer_settings_router)

@@ -121,7 +121,10 @@ def _daily_usage(
     return usage
 
 
-def lifecycle_from_row(customer: Customer) -> Lifecycle:
+def lifecycle_from_row(customer: Customer | Mapping[str, Any]) -> Lifecycle:
+    """The lifecycle state stored on a customer row (an ORM object or a plain row mapping)."""
+    if isinstance(customer, Mapping):
+        return Lifecycle(**{name: customer[name] for name in _LIFECYCLE_FIELDS})
     return Lifecycle(**{name: getattr(customer, name) for name in _LIFECYCLE_FIELDS})
 
 

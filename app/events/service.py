@@ -22,6 +22,7 @@ from app.customers.service import Transition, apply_new_events
 from app.events import repository
 from app.events.repository import EventRow
 from app.events.schemas import Event
+from app.health.scoring import rescore
 from app.ids import uuid7
 
 DERIVED_KEY_PREFIX = "sha256:"
@@ -102,4 +103,8 @@ async def ingest(
 
     new = [(row.customer_id, row.fold_event()) for key, row in first.items() if key in inserted]
     transitions = await apply_new_events(session, tenant_id, new)
+    if new:
+        # Scores of the touched customers are materialised in the same transaction: a stored
+        # event and the score that reflects it commit together.
+        await rescore(session, tenant_id, sorted({customer_id for customer_id, _ in new}))
     return IngestResult(outcomes=outcomes, transitions=transitions)

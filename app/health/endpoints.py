@@ -1,10 +1,24 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
 
 from app.db import Session
-from app.health import service
-from app.health.schemas import HealthSettingsRead
+from app.errors import InvalidInput
+from app.events.schemas import ID_PATTERN
+from app.health import queries, service
+from app.health.schemas import (
+    BacktestRead,
+    CustomerList,
+    HealthHistory,
+    HealthLookupIn,
+    HealthLookupOut,
+    HealthRead,
+    HealthSettingsRead,
+)
 from app.health.settings import HealthSettings
 from app.openapi import responses
 from app.tenants.auth import Admin, Reader
@@ -40,3 +54,123 @@ async def replace_health_settings(
     return HealthSettingsRead(
         version=stored.version, settings=stored.settings, updated_at=stored.updated_at
     )
+
+
+scores_router = APIRouter(tags=["health"])
+
+CustomerIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="Score as of this past instant, from the events that had occurred by "
+        "then (ISO 8601 with offset). Default: now."
+    ),
+]
+
+
+def _past(as_of: datetime | None, loc: str = "as_of") -> datetime | None:
+    if as_of is not None and as_of > datetime.now(UTC):
+        raise InvalidInput(
+            "as_of must not be in the future.",
+            errors=[
+                {"loc": ["query", loc], "msg": "must not be in the future", "type": "value_error"}
+            ],
+        )
+    return as_of
+
+
+@scores_router.get(
+    "/v1/customers/{customer_id}/health",
+    response_model=HealthRead,
+    responses=responses(401, 403, 404, 422),
+    summary="A customer's health score, explained",
+    description="Computed fresh (recency decays even without new events), or as of a past "
+    "instant. `factors` lists each factor's measured value, sub-score, weight and "
+    "contribution; the contributions add up to `score`. Tiers: healthy, at_risk, critical.",
+)
+async def get_customer_health(
+    customer_id: CustomerIdPath, principal: Reader, session: Session, as_of: AsOf = None
+) -> HealthRead:
+    return await queries.customer_health(session, principal.tenant_id, customer_id, _past(as_of))
+
+
+@scores_router.get(
+    "/v1/customers/{customer_id}/health/history",
+    response_model=HealthHistory,
+    responses=responses(401, 403, 404, 422),
+    summary="A customer's daily health snapshots",
+)
+async def get_customer_health_history(
+    customer_id: CustomerIdPath,
+    principal: Reader,
+    session: Session,
+    start: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
+    end: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
+) -> HealthHistory:
+    snapshots = await queries.health_history(session, principal.tenant_id, customer_id, start, end)
+    return HealthHistory(customer_id=customer_id, snapshots=snapshots)
+
+
+@scores_router.post(
+    "/v1/health/lookup",
+    response_model=HealthLookupOut,
+    responses=responses(401, 403, 422),
+    summary="Scores of up to 1000 customers in one call",
+)
+async def lookup_health(
+    body: HealthLookupIn, principal: Reader, session: Session
+) -> HealthLookupOut:
+    ids = list(dict.fromkeys(body.customer_ids))
+    found = await queries.health_of(session, principal.tenant_id, ids, _past(body.as_of))
+    return HealthLookupOut(
+        results=[found[cid] for cid in ids if cid in found],
+        not_found=[cid for cid in ids if cid not in found],
+    )
+
+
+@scores_router.get(
+    "/v1/customers",
+    response_model=CustomerList,
+    responses=responses(401, 403, 422),
+    summary="Customers by health: who needs attention",
+    description="Customers with their latest materialised score (refreshed on every event and "
+    "by the periodic rescore), its change over 7 and 30 days, and their status now. "
+    "`order=score` lists the lowest scores first.",
+)
+async def list_customers(
+    principal: Reader,
+    session: Session,
+    tier: Annotated[Literal["healthy", "at_risk", "critical"] | None, Query()] = None,
+    status: Annotated[Literal["lead", "active", "paused", "cancelled"] | None, Query()] = None,
+    order: Annotated[Literal["score", "-score", "customer_id"], Query()] = "score",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CustomerList:
+    items, next_cursor = await queries.list_customers(
+        session,
+        principal.tenant_id,
+        tier=tier,
+        status=status,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+    )
+    return CustomerList(items=items, next_cursor=next_cursor)
+
+
+@scores_router.get(
+    "/v1/health/backtest",
+    response_model=BacktestRead,
+    responses=responses(401, 403, 422),
+    summary="How well the score predicted churn",
+    description="Scores every customer active at `as_of` from the events that had occurred by "
+    "then, and compares with what happened over the next `horizon_days`: churn rate per tier "
+    "and the AUC of the score for churn. `as_of + horizon_days` must be in the past.",
+)
+async def health_backtest(
+    principal: Reader,
+    session: Session,
+    as_of: Annotated[AwareDatetime, Query(description="The instant to score at.")],
+    horizon_days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> BacktestRead:
+    return await queries.run_backtest(session, principal.tenant_id, as_of, horizon_days)

@@ -54,6 +54,11 @@ SUMMARY_DRAG_POINTS = 5.0
 
 DAY = timedelta(days=1)
 
+# See usage_trend: a decline is penalised more than proportionally.
+TREND_EXPONENT = 2.0
+
+PAUSED_USAGE = "subscription paused: usage is not expected"
+
 
 @dataclass(frozen=True)
 class HealthInputs:
@@ -251,8 +256,12 @@ def usage_recency(ctx: _Context) -> _Outcome:
     The last usage is the later of ``last_usage_at`` and the start of the latest day with usage
     in ``usage_by_day``, ignoring anything after ``as_of``. A customer who never used the
     product is measured from ``first_seen_at``: not using it is a risk that grows from the first
-    day (a new customer decays gently; a subscriber idle for weeks scores near 0). Never missing.
+    day (a new customer decays gently; a subscriber idle for weeks scores near 0). Missing while
+    the subscription is paused: not using a paused product is the point of the pause, and the
+    pause itself weighs in through the subscription state.
     """
+    if ctx.inputs.status == "paused":
+        return _Missing(PAUSED_USAGE)
     inputs = ctx.inputs
     candidates = [
         _day_start(day)
@@ -272,16 +281,22 @@ def usage_recency(ctx: _Context) -> _Outcome:
 
 
 def usage_trend(ctx: _Context) -> _Outcome:
-    """``min(1, recent_rate / baseline_rate)``; value is that ratio.
+    """``min(1, recent_rate / baseline_rate) ** TREND_EXPONENT``; value is that ratio.
+
+    Squaring makes a decline cost more than in proportion (down 30% -> 0.49, down 60% -> 0.16):
+    on our synthetic histories, usage falling away is the clearest sign of a coming
+    cancellation, and a linear penalty left customers who had lost most of their usage healthy.
 
     recent_rate: usage per day over the ``trend_recent_days`` complete days before today;
     baseline_rate: per day over the ``trend_baseline_days`` days before those, counting only days
     since the customer was first seen. Missing for customers younger than ``new_customer_days``
     or with no baseline day yet. Baseline zero: usage that starts scores 1 (value None); no
     usage in either window scores 0 (value None), since sustained absence is no better than a
-    collapse.
+    collapse. Missing while paused (see :func:`usage_recency`).
     """
     usage = ctx.settings.usage
+    if ctx.inputs.status == "paused":
+        return _Missing(PAUSED_USAGE)
     if ctx.age_days < usage.new_customer_days:
         return _Missing(f"customer is {_days_phrase(ctx.age_days)} old; too new to judge a trend")
     recent_start = ctx.today - usage.trend_recent_days * DAY
@@ -305,15 +320,17 @@ def usage_trend(ctx: _Context) -> _Outcome:
         detail = f"usage up {change}% vs {previous}"
     else:
         detail = f"usage steady vs {previous}"
-    return _Measure(round(ratio, 4), min(1.0, ratio), detail)
+    return _Measure(round(ratio, 4), min(1.0, ratio) ** TREND_EXPONENT, detail)
 
 
 def usage_frequency(ctx: _Context) -> _Outcome:
     """``min(1, share / frequency_target_share)`` where share (value) is the fraction of the
     ``frequency_window_days`` complete days before today with usage, counting only days since
     the customer was first seen. Missing for customers younger than ``new_customer_days`` or
-    with no complete day yet."""
+    with no complete day yet, and while paused (see :func:`usage_recency`)."""
     usage = ctx.settings.usage
+    if ctx.inputs.status == "paused":
+        return _Missing(PAUSED_USAGE)
     if ctx.age_days < usage.new_customer_days:
         return _Missing(f"customer is {_days_phrase(ctx.age_days)} old; too new to judge")
     start = max(ctx.today - usage.frequency_window_days * DAY, ctx.first_day)

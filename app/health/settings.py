@@ -40,12 +40,12 @@ class FactorWeights(_Strict):
     renormalised to sum to 1 for each customer."""
 
     usage_recency: Weight = 0.15
-    usage_trend: Weight = 0.25
+    usage_trend: Weight = 0.35
     usage_frequency: Weight = 0.10
     purchase_recency: Weight = 0.15
     purchase_frequency: Weight = 0.05
     payment_health: Weight = 0.15
-    subscription_state: Weight = 0.40
+    subscription_state: Weight = 0.50
     sentiment: Weight = 0.10
     tenure: Weight = 0.05
 

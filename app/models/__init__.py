@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
+from app.models.health_score import HealthScore, HealthSnapshot
 from app.models.health_settings import HealthSettingsVersion
 from app.models.offer import Offer
 from app.models.offer_settings import OfferSettings
@@ -23,7 +24,9 @@ __all__ = [
     "Customer",
     "CustomerStatusChange",
     "Event",
+    "HealthScore",
     "HealthSettingsVersion",
+    "HealthSnapshot",
     "Offer",
     "OfferSettings",
     "Plan",

@@ -174,10 +174,10 @@ def test_trend_compares_the_last_week_with_the_four_before() -> None:
     result = run(customer(usage_by_day=declining(baseline=25, recent=9)), only("usage_trend"))
     trend = factor(result, "usage_trend")
     assert trend.value == pytest.approx(0.36)
-    assert trend.score == pytest.approx(0.36)
+    assert trend.score == pytest.approx(0.36**2)  # declines weigh more than proportionally
     assert trend.detail == "usage down 64% vs the previous 4 weeks"
     assert result.summary == "usage down 64% vs the previous 4 weeks"
-    assert result.score == pytest.approx(36.0)
+    assert result.score == pytest.approx(12.96)
 
 
 def test_trend_up_or_steady_scores_full() -> None:

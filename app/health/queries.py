@@ -1,0 +1,334 @@
+"""Read side of health: one customer's score with its trend, history, bulk lookup, the "who
+needs attention" list, and the backtest."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput, NotFound
+from app.health import backtest
+from app.health.model import MODEL_REVISION
+from app.health.schemas import (
+    BacktestRead,
+    CustomerSummary,
+    FactorRead,
+    HealthRead,
+    MissingFactorRead,
+    SnapshotRead,
+    TierOutcome,
+    Trend,
+)
+from app.health.scoring import Scored, score_customers
+from app.health.service import current_settings
+
+FLAT = 1.0  # points: a smaller change reads as flat
+
+
+def to_read(s: Scored, computed_at: datetime, trend: Trend | None) -> HealthRead:
+    r = s.result
+    return HealthRead(
+        customer_id=s.customer_id,
+        score=r.score,
+        tier=r.tier,
+        status=s.status,
+        as_of=s.as_of,
+        computed_at=computed_at,
+        model_version=s.model_version,
+        model_revision=MODEL_REVISION,
+        factors=[FactorRead(**asdict(f)) for f in r.factors],
+        missing_factors=[MissingFactorRead(**asdict(m)) for m in r.missing],
+        summary=r.summary,
+        trend=trend,
+    )
+
+
+async def _past_scores(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str], today: date
+) -> dict[str, tuple[float | None, float | None]]:
+    """Each customer's snapshot score 7 and 30 days ago (the latest snapshot on or before)."""
+    rows = await session.execute(
+        text("""
+            SELECT c.id AS customer_id,
+                   (SELECT score FROM health_snapshots s WHERE s.tenant_id = :t
+                      AND s.customer_id = c.id AND s.day <= :d7 ORDER BY s.day DESC LIMIT 1) AS s7,
+                   (SELECT score FROM health_snapshots s WHERE s.tenant_id = :t
+                      AND s.customer_id = c.id AND s.day <= :d30 ORDER BY s.day DESC LIMIT 1) AS s30
+            FROM unnest(CAST(:ids AS text[])) AS c(id)
+        """),
+        {
+            "t": tenant_id,
+            "ids": list(customer_ids),
+            "d7": today - timedelta(days=7),
+            "d30": today - timedelta(days=30),
+        },
+    )
+    return {row.customer_id: (row.s7, row.s30) for row in rows}
+
+
+def trend_of(score: float | None, s7: float | None, s30: float | None) -> Trend:
+    change_7d = round(score - s7, 2) if score is not None and s7 is not None else None
+    change_30d = round(score - s30, 2) if score is not None and s30 is not None else None
+    reference = change_7d if change_7d is not None else change_30d
+    direction: Literal["up", "down", "flat"] | None = None
+    if reference is not None:
+        direction = "flat" if abs(reference) < FLAT else "up" if reference > 0 else "down"
+    return Trend(change_7d=change_7d, change_30d=change_30d, direction=direction)
+
+
+async def health_of(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str],
+    as_of: datetime | None,
+) -> dict[str, HealthRead]:
+    """Fresh scores (computed now, or as of a past instant) with their trends."""
+    now = datetime.now(UTC)
+    scored = await score_customers(session, tenant_id, customer_ids, as_of=as_of, now=now)
+    past = (
+        await _past_scores(session, tenant_id, list(scored), now.date())
+        if as_of is None or as_of >= now
+        else {}
+    )
+    out = {}
+    for customer_id, s in scored.items():
+        trend = trend_of(s.result.score, *past[customer_id]) if customer_id in past else None
+        out[customer_id] = to_read(s, now, trend)
+    return out
+
+
+async def customer_health(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: str, as_of: datetime | None
+) -> HealthRead:
+    found = await health_of(session, tenant_id, [customer_id], as_of)
+    if customer_id not in found:
+        when = f" at {as_of.isoformat()}" if as_of else ""
+        raise NotFound(f"No customer {customer_id!r} in this tenant{when}.")
+    return found[customer_id]
+
+
+async def health_history(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_id: str,
+    start: date | None,
+    end: date | None,
+) -> list[SnapshotRead]:
+    exists = await session.scalar(
+        text("SELECT 1 FROM customers WHERE tenant_id = :t AND customer_id = :c"),
+        {"t": tenant_id, "c": customer_id},
+    )
+    if not exists:
+        raise NotFound(f"No customer {customer_id!r} in this tenant.")
+    rows = await session.execute(
+        text("""
+            SELECT day, score, tier, model_version FROM health_snapshots
+            WHERE tenant_id = :t AND customer_id = :c
+              AND (CAST(:start AS date) IS NULL OR day >= :start)
+              AND (CAST(:end AS date) IS NULL OR day <= :end)
+            ORDER BY day
+        """),
+        {"t": tenant_id, "c": customer_id, "start": start, "end": end},
+    )
+    return [
+        SnapshotRead(day=r.day, score=r.score, tier=r.tier, model_version=r.model_version)
+        for r in rows
+    ]
+
+
+# -- the attention list -------------------------------------------------------------------------
+
+Order = Literal["score", "-score", "customer_id"]
+
+# The customer's status now, mirroring app.customers.fold.project: a due cancellation wins over
+# everything, a pause whose end has passed is over.
+PROJECTED_STATUS = """
+CASE
+  WHEN c.status IN ('active', 'paused') AND c.cancel_effective_at IS NOT NULL
+       AND c.cancel_effective_at <= :now THEN 'cancelled'
+  WHEN c.status = 'paused' AND c.paused_until IS NOT NULL AND c.paused_until <= :now
+       THEN 'active'
+  ELSE c.status
+END
+"""
+
+
+def _encode(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, order: Order) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != (1 if order == "customer_id" else 2):
+            raise ValueError("shape")
+        if order != "customer_id" and not (values[0] is None or isinstance(values[0], int | float)):
+            raise ValueError("score")
+        if not isinstance(values[-1], str):
+            raise ValueError("id")
+        return values
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "The cursor is not valid for this order; pass back a next_cursor.",
+            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
+        ) from exc
+
+
+async def list_customers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    tier: str | None,
+    status: str | None,
+    order: Order,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CustomerSummary], str | None]:
+    """Customers with their materialised score and its change over 7 and 30 days. ``score``
+    orders worst first (unscored last); keyset pagination, stable under inserts."""
+    now = datetime.now(UTC)
+    today = now.date()
+    params: dict[str, Any] = {
+        "t": tenant_id,
+        "now": now,
+        "tier": tier,
+        "status": status,
+        "limit": limit + 1,
+        "d7": today - timedelta(days=7),
+        "d30": today - timedelta(days=30),
+    }
+    # NULL scores sort as +infinity ascending (last) and -infinity descending (last).
+    if order == "score":
+        key, direction = "coalesce(h.score, 'Infinity'::float8)", "ASC"
+    elif order == "-score":
+        key, direction = "coalesce(h.score, '-Infinity'::float8)", "DESC"
+    else:
+        key, direction = "", "ASC"
+    seek = ""
+    if cursor:
+        values = _decode(cursor, order)
+        params["cid"] = values[-1]
+        if order == "customer_id":
+            seek = "AND c.customer_id > :cid"
+        else:
+            params["cscore"] = (
+                values[0]
+                if values[0] is not None
+                else (float("inf") if order == "score" else float("-inf"))
+            )
+            op = ">" if direction == "ASC" else "<"
+            seek = f"AND ({key} {op} :cscore OR ({key} = :cscore AND c.customer_id > :cid))"
+    order_by = f"{key} {direction}, c.customer_id" if key else "c.customer_id"
+    sql = f"""
+        SELECT c.customer_id, {PROJECTED_STATUS} AS status, c.plan,
+               CASE WHEN {PROJECTED_STATUS} = 'active' THEN c.plan_mrr ELSE 0 END AS mrr,
+               c.currency, h.score, h.tier, h.summary, h.computed_at AS scored_at,
+               h.score - (SELECT score FROM health_snapshots s WHERE s.tenant_id = c.tenant_id
+                          AND s.customer_id = c.customer_id AND s.day <= :d7
+                          ORDER BY s.day DESC LIMIT 1) AS change_7d,
+               h.score - (SELECT score FROM health_snapshots s WHERE s.tenant_id = c.tenant_id
+                          AND s.customer_id = c.customer_id AND s.day <= :d30
+                          ORDER BY s.day DESC LIMIT 1) AS change_30d
+        FROM customers c
+        LEFT JOIN health_scores h ON h.tenant_id = c.tenant_id AND h.customer_id = c.customer_id
+        WHERE c.tenant_id = :t
+          AND (CAST(:tier AS text) IS NULL OR h.tier = :tier)
+          AND (CAST(:status AS text) IS NULL OR {PROJECTED_STATUS} = :status)
+          {seek}
+        ORDER BY {order_by}
+        LIMIT :limit
+    """
+    rows = (await session.execute(text(sql), params)).all()
+    items = [
+        CustomerSummary(
+            customer_id=r.customer_id,
+            status=r.status,
+            plan=r.plan,
+            mrr=r.mrr,
+            currency=r.currency,
+            score=r.score,
+            tier=r.tier,
+            change_7d=round(r.change_7d, 2) if r.change_7d is not None else None,
+            change_30d=round(r.change_30d, 2) if r.change_30d is not None else None,
+            summary=r.summary,
+            scored_at=r.scored_at,
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = _encode(
+            [last.customer_id] if order == "customer_id" else [last.score, last.customer_id]
+        )
+    return items, next_cursor
+
+
+# -- backtest -----------------------------------------------------------------------------------
+
+
+async def run_backtest(
+    session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, horizon_days: int
+) -> BacktestRead:
+    """Score every customer active or paused at ``as_of`` from the events that had occurred by
+    then, and compare with what happened: churned = a cancellation took effect in
+    (as_of, as_of + horizon]."""
+    now = datetime.now(UTC)
+    end = as_of + timedelta(days=horizon_days)
+    if end > now:
+        raise InvalidInput(
+            "as_of + horizon_days must not be in the future: the outcome is not known yet.",
+            errors=[
+                {"loc": ["query", "as_of"], "msg": "horizon ends after now", "type": "value_error"}
+            ],
+        )
+    model = await current_settings(session, tenant_id)
+    scored = await score_customers(session, tenant_id, None, as_of=as_of, now=now, model=model)
+    population = {cid: s for cid, s in scored.items() if s.status in ("active", "paused")}
+    churned_rows = await session.execute(
+        text("""
+            SELECT DISTINCT customer_id FROM customer_status_changes
+            WHERE tenant_id = :t AND kind = 'churned' AND effective_at > :start
+              AND effective_at <= :end
+        """),
+        {"t": tenant_id, "start": as_of, "end": end},
+    )
+    churned = {r.customer_id for r in churned_rows} & set(population)
+    outcomes = [(s.result.tier, cid in churned) for cid, s in population.items()]
+    scores_churned = [
+        s.result.score
+        for cid, s in population.items()
+        if cid in churned and s.result.score is not None
+    ]
+    scores_kept = [
+        s.result.score
+        for cid, s in population.items()
+        if cid not in churned and s.result.score is not None
+    ]
+    return BacktestRead(
+        as_of=as_of,
+        horizon_days=horizon_days,
+        model_version=model[0],
+        customers=len(population),
+        churned=len(churned),
+        churn_rate=len(churned) / len(population) * 100 if population else None,
+        auc=backtest.auc(scores_churned, scores_kept),
+        tiers=[
+            TierOutcome(
+                tier=row.tier,
+                customers=row.customers,
+                churned=row.churned,
+                churn_rate=row.churn_rate,
+            )
+            for row in backtest.by_tier(outcomes)
+        ],
+    )

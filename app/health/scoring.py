@@ -1,0 +1,245 @@
+"""Scoring customers: gather the model's inputs for many customers in a few statements, score
+them with the tenant's settings, and materialise the results.
+
+Two ways to see a customer:
+
+* **now** — from the folded ``customers`` row, with scheduled transitions resolved against the
+  clock (:func:`app.customers.fold.project`);
+* **as of a past instant** — re-folded from the events that had occurred by then (backfilled
+  events count: what matters is when something happened, not when Holdfast heard of it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers.fold import Lifecycle, fold_lifecycle, project
+from app.customers.service import lifecycle_from_row
+from app.health import repository
+from app.health.model import MODEL_REVISION, HealthInputs, HealthResult, score_customer
+from app.health.service import current_settings
+from app.health.settings import HealthSettings
+from app.webhooks.service import enqueue
+
+
+@dataclass(frozen=True)
+class Scored:
+    customer_id: str
+    status: str
+    as_of: datetime
+    model_version: int
+    result: HealthResult
+
+
+@dataclass(frozen=True)
+class _Seen:
+    lifecycle: Lifecycle
+    first_seen_at: datetime
+    last_usage_at: datetime | None
+    last_purchase_at: datetime | None
+
+
+async def score_customers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    model: tuple[int, HealthSettings] | None = None,
+    lock: bool = False,
+) -> dict[str, Scored]:
+    """Score ``customer_ids`` (every customer of the tenant when None) as of ``as_of`` (default:
+    now). Customers unknown at that instant are absent from the result."""
+    now = now or datetime.now(UTC)
+    version, settings = model or await current_settings(session, tenant_id)
+    if as_of is None or as_of >= now:
+        at = now
+        rows = await repository.customer_rows(session, tenant_id, customer_ids, lock=lock)
+        seen = {
+            row["customer_id"]: _Seen(
+                lifecycle=project(lifecycle_from_row(row), at),
+                first_seen_at=row["first_seen_at"],
+                last_usage_at=row["last_usage_at"],
+                last_purchase_at=row["last_purchase_at"],
+            )
+            for row in rows
+            if row["first_seen_at"] <= at
+        }
+    else:
+        at = as_of
+        history = await repository.history_until(session, tenant_id, customer_ids, at)
+        seen = {
+            customer_id: _Seen(
+                lifecycle=project(fold_lifecycle(h.lifecycle)[0], at),
+                first_seen_at=h.first_seen_at,
+                last_usage_at=h.last_usage_at,
+                last_purchase_at=h.last_purchase_at,
+            )
+            for customer_id, h in history.items()
+        }
+    if not seen:
+        return {}
+
+    ids = sorted(seen)
+    today = at.astimezone(UTC).date()
+    usage = await repository.usage_by_day(
+        session, tenant_id, ids, today - timedelta(days=settings.usage_days_needed() + 1), today
+    )
+    purchases = await repository.purchase_days(session, tenant_id, ids, at)
+    failures = await repository.payment_failures(
+        session, tenant_id, ids, at - timedelta(days=settings.payments.window_days), at
+    )
+    scored: dict[str, Scored] = {}
+    for customer_id in ids:
+        s = seen[customer_id]
+        life = s.lifecycle
+        inputs = HealthInputs(
+            as_of=at,
+            status=life.status,
+            first_seen_at=s.first_seen_at,
+            subscribed_at=life.subscribed_at,
+            paused_until=life.paused_until,
+            cancel_effective_at=life.cancel_effective_at,
+            last_usage_at=s.last_usage_at,
+            usage_by_day=usage.get(customer_id, {}),
+            purchase_days=purchases.get(customer_id, []),
+            last_purchase_at=s.last_purchase_at,
+            payment_failures=failures.get(customer_id, []),
+            nps_latest=life.nps_latest,
+            nps_previous=life.nps_previous,
+            nps_at=life.nps_at,
+        )
+        scored[customer_id] = Scored(
+            customer_id=customer_id,
+            status=life.status,
+            as_of=at,
+            model_version=version,
+            result=score_customer(inputs, settings),
+        )
+    return scored
+
+
+@dataclass
+class RescoreOutcome:
+    scored: int = 0
+    tier_changes: int = 0
+    churned: list[str] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+
+
+def top_factors(result: HealthResult, n: int = 3) -> list[dict[str, Any]]:
+    """The factors that cost the most points, worst first."""
+    costs = sorted(result.factors, key=lambda f: f.weight * (1 - f.score), reverse=True)
+    return [
+        {"name": f.name, "score": f.score, "detail": f.detail} for f in costs[:n] if f.score < 1
+    ]
+
+
+async def rescore(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    *,
+    now: datetime | None = None,
+) -> RescoreOutcome:
+    """Recompute and store the current score of ``customer_ids`` (all when None), write the
+    day's snapshot, and announce what changed since the stored score: tier changes, and status
+    changes into or out of ``cancelled`` (including those that happened by the clock alone)."""
+    now = now or datetime.now(UTC)
+    scored = await score_customers(session, tenant_id, customer_ids, now=now, lock=True)
+    outcome = RescoreOutcome(scored=len(scored))
+    if not scored:
+        return outcome
+    previous = await repository.stored_scores(session, tenant_id, list(scored))
+    rows = []
+    for customer_id, s in scored.items():
+        r = s.result
+        rows.append(
+            repository.ScoreRow(
+                customer_id=customer_id,
+                score=r.score,
+                tier=r.tier,
+                status=s.status,
+                summary=r.summary,
+                factors=[asdict(f) for f in r.factors],
+                missing=[asdict(m) for m in r.missing],
+                model_version=s.model_version,
+                model_revision=MODEL_REVISION,
+                computed_at=now,
+            )
+        )
+        old_tier, old_status = previous.get(customer_id, (None, "lead"))
+        if old_tier is not None and r.tier is not None and old_tier != r.tier:
+            outcome.tier_changes += 1
+            await enqueue(
+                session,
+                tenant_id,
+                "health.tier_changed",
+                {
+                    "customer_id": customer_id,
+                    "old_tier": old_tier,
+                    "new_tier": r.tier,
+                    "score": r.score,
+                    "summary": r.summary,
+                    "top_factors": top_factors(r),
+                },
+                now=now,
+            )
+        if s.status == "cancelled" and old_status != "cancelled":
+            outcome.churned.append(customer_id)
+        elif old_status == "cancelled" and s.status in ("active", "paused"):
+            outcome.reactivated.append(customer_id)
+    await repository.save_scores(session, tenant_id, rows)
+    await _announce_status_changes(session, tenant_id, outcome, now)
+    return outcome
+
+
+async def _announce_status_changes(
+    session: AsyncSession, tenant_id: uuid.UUID, outcome: RescoreOutcome, now: datetime
+) -> None:
+    if not outcome.churned and not outcome.reactivated:
+        return
+    rows = {
+        row["customer_id"]: row
+        for row in await repository.customer_rows(
+            session, tenant_id, outcome.churned + outcome.reactivated
+        )
+    }
+    for customer_id in outcome.churned:
+        state = project(lifecycle_from_row(rows[customer_id]), now)
+        await enqueue(
+            session,
+            tenant_id,
+            "customer.churned",
+            {
+                "customer_id": customer_id,
+                "cancelled_at": state.cancelled_at,
+                "reason": state.cancel_reason,
+                "plan": state.plan,
+                "mrr_lost": state.plan_mrr,
+                "currency": state.currency,
+            },
+            now=now,
+        )
+    for customer_id in outcome.reactivated:
+        state = project(lifecycle_from_row(rows[customer_id]), now)
+        await enqueue(
+            session,
+            tenant_id,
+            "customer.reactivated",
+            {
+                "customer_id": customer_id,
+                "reactivated_at": state.reactivated_at,
+                "plan": state.plan,
+                "mrr": state.mrr,
+                "currency": state.currency,
+            },
+            now=now,
+        )
