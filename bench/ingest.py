@@ -6,9 +6,10 @@ Both paths load the same synthetic events (one tenant each) into the same Postgr
 
 * **http**: ``holdfast serve`` in a subprocess; ``--clients`` concurrent httpx clients post
   ``/v1/events/batch`` — JSON parsing, validation, idempotency, folding, one transaction per batch.
-* **direct**: asyncpg ``COPY`` into ``events``, then the same state upserts (the service's
-  ``apply_new_events``: customer locks, re-fold, status history, usage rollup), one transaction
-  per batch, ``--clients`` concurrent connections. No validation and no idempotency check.
+* **direct**: asyncpg ``COPY`` into ``events``, then the same state work (the service's
+  ``apply_new_events``: customer locks, re-fold, status history, usage rollup; and the health
+  rescore of the touched customers), one transaction per batch, ``--clients`` concurrent
+  connections. No validation and no idempotency check.
 
 Prints events/s for both and their ratio (goal: http >= 50% of direct). Without
 ``--database-url`` it uses an embedded PostgreSQL in a temporary directory.
@@ -45,6 +46,7 @@ from app.embedded import EmbeddedPostgres  # noqa: E402
 from app.events.repository import EVENT_COLUMNS, EventRow  # noqa: E402
 from app.events.schemas import EVENT_ADAPTER  # noqa: E402
 from app.events.service import to_row  # noqa: E402
+from app.health.scoring import rescore  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.tenants.service import create_tenant  # noqa: E402
 
@@ -186,6 +188,7 @@ async def bench_direct(
             await apply_new_events(
                 session, tenant_id, [(r.customer_id, r.fold_event()) for r in rows]
             )
+            await rescore(session, tenant_id, sorted({r.customer_id for r in rows}))
 
     try:
         return await run_parallel(prepared, clients, load)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,8 +168,12 @@ async def rescore(
                 tier=r.tier,
                 status=s.status,
                 summary=r.summary,
-                factors=[asdict(f) for f in r.factors],
-                missing=[asdict(m) for m in r.missing],
+                factors=[
+                    {"name": f.name, "value": f.value, "score": f.score, "weight": f.weight,
+                     "contribution": f.contribution, "detail": f.detail}
+                    for f in r.factors
+                ],
+                missing=[{"name": m.name, "reason": m.reason} for m in r.missing],
                 model_version=s.model_version,
                 model_revision=MODEL_REVISION,
                 computed_at=now,
