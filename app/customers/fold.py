@@ -32,7 +32,9 @@ Semantics, per event type (``t`` = occurred_at):
 * ``plan_change`` sets plan and MRR: starts a subscription for a lead when ``mrr > 0``, changes
   an active customer's MRR (``mrr_changed``) or plan (``plan_changed``), updates a paused
   customer's plan price (``plan_changed``, MRR stays 0 until resumed), and only records the plan
-  of a cancelled customer.
+  of a cancelled customer. With ``discount_until`` the new MRR is a temporary (discounted) price:
+  at that instant the price before the discount returns (``mrr_changed``). Any later plan change
+  ends a running discount; so does churn.
 * ``feedback`` with ``nps`` moves the latest score to ``nps_previous``.
 * ``usage`` and ``payment_failed`` affect totals only.
 """
@@ -65,6 +67,7 @@ class FoldEvent:
     effective_at: datetime | None = None
     resume_at: datetime | None = None
     nps: int | None = None
+    discount_until: datetime | None = None
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
@@ -105,9 +108,12 @@ class Lifecycle:
     nps_latest: int | None = None
     nps_previous: int | None = None
     nps_at: datetime | None = None
+    discount_until: datetime | None = None
+    discount_base_mrr: int | None = None
     # Which event scheduled the pending transitions (recorded on the changes they cause).
     pending_cancel_event: uuid.UUID | None = None
     pause_event: uuid.UUID | None = None
+    discount_event: uuid.UUID | None = None
 
     @property
     def mrr(self) -> int:
@@ -216,16 +222,19 @@ class _Folder:
         """Apply scheduled transitions due at or before ``until`` (all of them when None)."""
         while True:
             s = self.state
+            due_discount = s.discount_until if s.status in SUBSCRIBED else None
             due_resume = s.paused_until if s.status == "paused" else None
             due_cancel = s.cancel_effective_at if s.status in SUBSCRIBED else None
-            candidates = [t for t in (due_resume, due_cancel) if t is not None]
+            candidates = [t for t in (due_discount, due_resume, due_cancel) if t is not None]
             if not candidates:
                 return
             at = min(candidates)
             if until is not None and at > until:
                 return
-            # A pause ending at the same instant as a cancellation ends first.
-            if due_resume is not None and due_resume == at:
+            # At one instant: a discount ends first, then a pause, then the cancellation.
+            if due_discount is not None and due_discount == at:
+                self.end_discount(at)
+            elif due_resume is not None and due_resume == at:
                 self.resume_from_pause(at, s.pause_event)
             else:
                 self.churn(at, s.cancel_reason, s.pending_cancel_event)
@@ -255,6 +264,7 @@ class _Folder:
         s.cancel_reason = reason
         s.cancel_effective_at = s.pending_cancel_event = None
         s.paused_at = s.paused_until = s.pause_event = None
+        s.discount_until = s.discount_base_mrr = s.discount_event = None
         self.record(
             at,
             "churned",
@@ -272,6 +282,13 @@ class _Folder:
         self.record(
             at, "resumed", previous_status="paused", previous_mrr=previous_mrr, event_id=event_id
         )
+
+    def end_discount(self, at: datetime) -> None:
+        s = self.state
+        base, event_id = s.discount_base_mrr, s.discount_event
+        s.discount_until = s.discount_base_mrr = s.discount_event = None
+        if base is not None and event_id is not None:
+            self.set_price(at, None, base, event_id)
 
     def set_price(self, at: datetime, plan: str | None, mrr: int, event_id: uuid.UUID) -> None:
         """A new plan and/or price for a subscriber; records a change when either moved."""
@@ -367,6 +384,16 @@ class _Folder:
             s.plan = e.plan
             s.plan_mrr = mrr
         else:
+            base = s.discount_base_mrr if s.discount_base_mrr is not None else s.plan_mrr
+            # A new price replaces any running discount; a discounted one remembers the price
+            # to return to when it ends.
+            s.discount_until = s.discount_base_mrr = s.discount_event = None
+            if e.discount_until is not None:
+                s.discount_until, s.discount_base_mrr, s.discount_event = (
+                    e.discount_until,
+                    base,
+                    e.id,
+                )
             self.set_price(e.occurred_at, e.plan, mrr, e.id)
 
 

@@ -33,6 +33,8 @@ LIFECYCLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("nps_latest", "smallint"),
     ("nps_previous", "smallint"),
     ("nps_at", "timestamptz"),
+    ("discount_until", "timestamptz"),
+    ("discount_base_mrr", "bigint"),
 )
 TOTALS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_count", "bigint"),
@@ -215,7 +217,7 @@ async def lifecycle_events(
     records = await conn.fetch(
         """
         SELECT customer_id, id, idempotency_key, type, occurred_at, amount, currency, plan, mrr,
-               quantity, reason, effective_at, resume_at, nps
+               quantity, reason, effective_at, resume_at, nps, discount_until
         FROM events
         WHERE tenant_id = $1 AND customer_id = ANY($2::text[])
           AND type <> 'usage' AND type <> 'payment_failed'
@@ -240,6 +242,7 @@ async def lifecycle_events(
                 effective_at=r["effective_at"],
                 resume_at=r["resume_at"],
                 nps=r["nps"],
+                discount_until=r["discount_until"],
             )
         )
     return out

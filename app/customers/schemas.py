@@ -16,6 +16,11 @@ class PendingCancellation(BaseModel):
     reason: str | None
 
 
+class Discount(BaseModel):
+    until: datetime = Field(description="When the discounted price ends.")
+    base_mrr: int = Field(description="The price that returns when the discount ends.")
+
+
 class Counters(BaseModel):
     events: int
     usage_events: int
@@ -52,6 +57,7 @@ class CustomerRead(BaseModel):
     cancelled_at: datetime | None
     cancel_reason: str | None
     pending_cancellation: PendingCancellation | None
+    discount: Discount | None
     counters: Counters
     revenue_total: int = Field(description="Sum of purchase amounts, minor units.")
     nps: Nps | None
@@ -89,6 +95,9 @@ class CustomerRead(BaseModel):
             cancelled_at=state.cancelled_at,
             cancel_reason=state.cancel_reason if pending is None else None,
             pending_cancellation=pending,
+            discount=Discount(until=state.discount_until, base_mrr=state.discount_base_mrr)
+            if state.discount_until is not None and state.discount_base_mrr is not None
+            else None,
             counters=Counters(
                 events=row.event_count,
                 usage_events=row.usage_events,

@@ -28,7 +28,9 @@ from app.errors import InvalidInput, NotFound
 from app.models import Customer, Event
 
 _LIFECYCLE_FIELDS = [
-    f.name for f in fields(Lifecycle) if f.name not in {"pending_cancel_event", "pause_event"}
+    f.name
+    for f in fields(Lifecycle)
+    if f.name not in {"pending_cancel_event", "pause_event", "discount_event"}
 ]
 _TOTALS_FIELDS = [f.name for f in fields(Totals)]
 

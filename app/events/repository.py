@@ -39,6 +39,7 @@ class EventRow:
     effective_at: datetime | None
     resume_at: datetime | None
     nps: int | None
+    discount_until: datetime | None
     properties: str  # JSON text
 
     def fold_event(self) -> FoldEvent:
@@ -56,6 +57,7 @@ class EventRow:
             effective_at=self.effective_at,
             resume_at=self.resume_at,
             nps=self.nps,
+            discount_until=self.discount_until,
         )
 
 
@@ -78,6 +80,7 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("effective_at", "timestamptz"),
     ("resume_at", "timestamptz"),
     ("nps", "smallint"),
+    ("discount_until", "timestamptz"),
     ("properties", "jsonb"),
 )
 _NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)

@@ -225,6 +225,20 @@ class PlanChangeEvent(_EventBase):
         default=None, description="New MRR in minor units; omitted: the catalog plan's price."
     )
     currency: Currency | None = None
+    discount_until: Instant | None = Field(
+        default=None,
+        description="The new mrr is a temporary (discounted) price until this instant; then the "
+        "price before it returns. Requires mrr.",
+    )
+
+    @model_validator(mode="after")
+    def _discount_has_price_and_end(self) -> PlanChangeEvent:
+        if self.discount_until is not None:
+            if self.mrr is None:
+                raise ValueError("discount_until requires mrr (the discounted price)")
+            if self.discount_until <= self.occurred_at:
+                raise ValueError("discount_until must be after occurred_at")
+        return self
 
 
 class PaymentFailedEvent(_EventBase):
@@ -321,6 +335,7 @@ class EventRead(BaseModel):
     effective_at: datetime | None = None
     resume_at: datetime | None = None
     nps: int | None = None
+    discount_until: datetime | None = None
     properties: dict[str, Any]
 
 

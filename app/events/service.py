@@ -67,6 +67,7 @@ def to_row(event: Event) -> EventRow:
         effective_at=data.get("effective_at"),
         resume_at=data.get("resume_at"),
         nps=data.get("nps"),
+        discount_until=data.get("discount_until"),
         properties=json.dumps(event.properties, separators=(",", ":")),
     )
 

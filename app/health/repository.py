@@ -140,7 +140,7 @@ async def history_until(
     lifecycle = await conn.fetch(
         f"""
         SELECT customer_id, id, idempotency_key, type, occurred_at, amount, currency, plan, mrr,
-               quantity, reason, effective_at, resume_at, nps
+               quantity, reason, effective_at, resume_at, nps, discount_until
         FROM events
         WHERE tenant_id = $1 AND occurred_at <= $2{scope}
           AND type <> 'usage' AND type <> 'payment_failed'
@@ -164,6 +164,7 @@ async def history_until(
                 effective_at=r["effective_at"],
                 resume_at=r["resume_at"],
                 nps=r["nps"],
+                discount_until=r["discount_until"],
             )
         )
     return {

@@ -169,8 +169,14 @@ async def rescore(
                 status=s.status,
                 summary=r.summary,
                 factors=[
-                    {"name": f.name, "value": f.value, "score": f.score, "weight": f.weight,
-                     "contribution": f.contribution, "detail": f.detail}
+                    {
+                        "name": f.name,
+                        "value": f.value,
+                        "score": f.score,
+                        "weight": f.weight,
+                        "contribution": f.contribution,
+                        "detail": f.detail,
+                    }
                     for f in r.factors
                 ],
                 missing=[{"name": m.name, "reason": m.reason} for m in r.missing],

@@ -57,6 +57,8 @@ class Customer(Base):
     nps_latest: Mapped[int | None] = mapped_column(SmallInteger)
     nps_previous: Mapped[int | None] = mapped_column(SmallInteger)
     nps_at: Mapped[datetime | None]
+    discount_until: Mapped[datetime | None]
+    discount_base_mrr: Mapped[int | None] = mapped_column(BigInteger)
 
     traits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -62,6 +62,7 @@ class Event(Base):
     effective_at: Mapped[datetime | None]
     resume_at: Mapped[datetime | None]
     nps: Mapped[int | None] = mapped_column(SmallInteger)
+    discount_until: Mapped[datetime | None]
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
     __table_args__ = (

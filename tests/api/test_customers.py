@@ -341,3 +341,40 @@ async def test_any_arrival_order_gives_the_same_state_and_history(
     actual = {**await get(client, shuffled, "cus_p"), "as_of": None}
     assert actual == expected
     assert await history(conn, shuffled, "cus_p") == await history(conn, in_order, "cus_p")
+
+
+async def test_discount_is_shown_and_ends_by_itself(
+    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection
+) -> None:
+    now = datetime.now(UTC)
+    until = (now + timedelta(days=60)).isoformat()
+    await post_batch(
+        client,
+        tenant.headers,
+        [
+            subscribe(when=at(0), mrr=4000),
+            event(
+                "plan_change",
+                when=(now - timedelta(days=1)).isoformat(),
+                plan="pro",
+                mrr=3000,
+                discount_until=until,
+            ),
+        ],
+    )
+    c = await get(client, tenant)
+    assert c["mrr"] == 3000
+    assert c["discount"]["base_mrr"] == 4000
+    assert iso(c["discount"]["until"]) == iso(until)
+    changes = await history(conn, tenant)
+    assert [(h[2], h[6]) for h in changes] == [
+        ("new", 4000),
+        ("mrr_changed", 3000),
+        ("mrr_changed", 4000),
+    ]
+    bad = await client.post(
+        "/v1/events",
+        json=event("plan_change", plan="pro", discount_until=until),
+        headers=tenant.headers,
+    )
+    assert bad.status_code == 422

@@ -29,6 +29,7 @@ def row(key: str) -> EventRow:
         effective_at=None,
         resume_at=None,
         nps=None,
+        discount_until=None,
         properties="{}",
     )
 

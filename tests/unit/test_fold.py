@@ -346,3 +346,34 @@ def test_history_is_consistent(events: list[FoldEvent]) -> None:
             "mrr_changed",
             "plan_changed",
         }
+
+
+def test_a_discount_lowers_mrr_until_it_ends() -> None:
+    state, changes = fold_lifecycle(
+        [
+            ev("purchase", day(0), amount=1, currency="USD", mrr=4000, plan="pro"),
+            ev("plan_change", day(10), plan="pro", mrr=3000, discount_until=day(100)),
+        ]
+    )
+    assert (state.mrr, state.discount_until, state.discount_base_mrr) == (3000, day(100), 4000)
+    assert [(c.kind, c.effective_at, c.mrr) for c in changes] == [
+        ("new", day(0), 4000),
+        ("mrr_changed", day(10), 3000),
+        ("mrr_changed", day(100), 4000),
+    ]
+    assert project(state, day(99)).mrr == 3000
+    after = project(state, day(100))
+    assert (after.mrr, after.discount_until) == (4000, None)
+
+
+def test_churn_or_a_new_price_ends_a_discount() -> None:
+    base = [
+        ev("purchase", day(0), amount=1, currency="USD", mrr=4000, plan="pro"),
+        ev("plan_change", day(10), plan="pro", mrr=3000, discount_until=day(100)),
+    ]
+    state, changes = fold_lifecycle([*base, ev("cancellation", day(20))])
+    assert state.discount_until is None
+    assert [c.kind for c in changes] == ["new", "mrr_changed", "churned"]
+    state, changes = fold_lifecycle([*base, ev("plan_change", day(30), plan="team", mrr=9000)])
+    assert (state.mrr, state.discount_until) == (9000, None)
+    assert [c.kind for c in changes] == ["new", "mrr_changed", "mrr_changed"]
