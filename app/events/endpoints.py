@@ -81,6 +81,11 @@ async def ingest_event(
 ) -> EventAccepted:
     event = parse_event(await read_json(request))
     outcome = (await service.ingest(session, principal.tenant_id, [event])).outcomes[0]
+    if outcome.status == "invalid":
+        raise InvalidInput(
+            "The event is invalid; see errors.",
+            errors=[{**e, "loc": ["body", *e["loc"]]} for e in outcome.errors],
+        )
     if outcome.status == "conflict":
         raise IdempotencyConflict(
             "This idempotency_key was already used for an event with different content.",
@@ -130,7 +135,9 @@ async def ingest_event_batch(
 
     ingested = await service.ingest(session, principal.tenant_id, [event for _, event in valid])
     for (index, _), outcome in zip(valid, ingested.outcomes, strict=True):
-        if outcome.status == "conflict":
+        if outcome.status == "invalid":
+            results[index] = _rejected(index, list(outcome.errors))
+        elif outcome.status == "conflict":
             results[index] = _rejected(
                 index,
                 [

@@ -13,8 +13,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,14 +24,16 @@ from app.events.repository import EventRow
 from app.events.schemas import Event
 from app.health.scoring import rescore
 from app.ids import uuid7
+from app.plans.repository import plan_prices
 
 DERIVED_KEY_PREFIX = "sha256:"
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    status: Literal["accepted", "duplicate", "conflict"]
-    id: uuid.UUID
+    status: Literal["accepted", "duplicate", "conflict", "invalid"]
+    id: uuid.UUID | None
+    errors: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +74,62 @@ def to_row(event: Event) -> EventRow:
     )
 
 
+async def _priced(
+    session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[Event]
+) -> list[EventRow | Outcome]:
+    """Rows for ``events``, with the MRR of a purchase or plan change that names a catalog plan
+    but no ``mrr`` taken from the plan's price. A plan change without ``mrr`` whose plan is not
+    in the catalog cannot be priced: it is invalid (nothing is stored for it).
+
+    The content hash is the client's content, before pricing: a retry after the catalog changed
+    is still the same event.
+    """
+    unpriced = {
+        e.plan
+        for e in events
+        if e.type in ("purchase", "plan_change") and e.plan is not None and e.mrr is None
+    }
+    prices = await plan_prices(session, tenant_id, unpriced) if unpriced else {}
+    out: list[EventRow | Outcome] = []
+    for event in events:
+        row = to_row(event)
+        if row.type in ("purchase", "plan_change") and row.plan is not None and row.mrr is None:
+            if row.plan in prices:
+                price, currency = prices[row.plan]
+                row = replace(row, mrr=price, currency=row.currency or currency)
+            elif row.type == "plan_change":
+                out.append(
+                    Outcome(
+                        "invalid",
+                        None,
+                        (
+                            {
+                                "loc": ["plan_change", "mrr"],
+                                "msg": f"mrr is required: plan {row.plan!r} is not in the "
+                                "catalog (PUT /v1/plans/{plan_id})",
+                                "type": "missing",
+                            },
+                        ),
+                    )
+                )
+                continue
+        out.append(row)
+    return out
+
+
 async def ingest(
     session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[Event], *, source: str = "api"
 ) -> IngestResult:
     """Store and fold ``events`` (already validated); one outcome per event, in order.
 
     Within one call the first occurrence of a key wins; later ones are duplicates of it (same
-    content) or conflicts. Nothing is written for duplicates and conflicts.
+    content) or conflicts. Nothing is written for duplicates, conflicts and invalid events.
     """
-    rows = [to_row(event) for event in events]
+    rows: list[EventRow | Outcome] = list(await _priced(session, tenant_id, events))
     first: dict[str, EventRow] = {}
     for row in rows:
-        first.setdefault(row.idempotency_key, row)
+        if isinstance(row, EventRow):
+            first.setdefault(row.idempotency_key, row)
 
     inserted = await repository.insert_events(session, tenant_id, source, list(first.values()))
     stored = await repository.find_by_keys(
@@ -94,6 +140,9 @@ async def ingest(
 
     outcomes: list[Outcome] = []
     for row in rows:
+        if isinstance(row, Outcome):
+            outcomes.append(row)
+            continue
         original_id, original_hash = stored[row.idempotency_key]
         if row is first[row.idempotency_key] and row.idempotency_key in inserted:
             outcomes.append(Outcome("accepted", original_id))

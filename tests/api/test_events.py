@@ -415,3 +415,43 @@ async def test_openapi_documents_the_event_union(client: httpx.AsyncClient) -> N
     assert len(union["oneOf"]) == 8
     for name in ("PurchaseEvent", "CancellationEvent", "EventBatchIn", "Problem"):
         assert name in spec["components"]["schemas"]
+
+
+async def test_catalog_plans_price_purchases_and_plan_changes_without_mrr(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    for plan_id, price in (("basic", 1900), ("team", 9900)):
+        response = await client.put(
+            f"/v1/plans/{plan_id}",
+            json={"name": plan_id, "price": price, "currency": "USD"},
+            headers=tenant.headers,
+        )
+        assert response.status_code in (200, 201), response.text
+    body = await post_batch(
+        client,
+        tenant.headers,
+        [
+            purchase("a", at(0), amount=1900, plan="basic"),
+            event("plan_change", "a", at(5), plan="team"),
+            event("plan_change", "a", at(6), plan="nowhere"),
+        ],
+    )
+    assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "rejected"]
+    assert body["results"][2]["errors"][0]["loc"] == ["plan_change", "mrr"]
+    customer = (await client.get("/v1/customers/a", headers=tenant.headers)).json()
+    assert (customer["status"], customer["plan"], customer["mrr"]) == ("active", "team", 9900)
+    single = await client.post(
+        "/v1/events", json=event("plan_change", "a", at(7), plan="nowhere"), headers=tenant.headers
+    )
+    assert single.status_code == 422
+    assert single.json()["errors"][0]["loc"] == ["body", "plan_change", "mrr"]
+    # the client's content is what makes an event a duplicate, whatever the catalog says later
+    await client.put(
+        "/v1/plans/basic",
+        json={"name": "basic", "price": 2900, "currency": "USD"},
+        headers=tenant.headers,
+    )
+    again = await post_batch(
+        client, tenant.headers, [purchase("a", at(0), amount=1900, plan="basic")]
+    )
+    assert again["duplicates"] == 1
