@@ -1,4 +1,4 @@
-"""The ``holdfast`` command line: serve, migrate, create-tenant, rescore."""
+"""The ``holdfast`` command line: serve, migrate, create-tenant, demo, rescore."""
 
 from __future__ import annotations
 
@@ -72,6 +72,41 @@ async def _migrate(url: str, settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _demo(url: str, settings: Settings, args: argparse.Namespace) -> str:
+    from app.db import Database
+    from app.demo.loader import load_demo, progress_bar
+
+    database = Database.from_url(url, settings)
+    try:
+        result = await load_demo(
+            database,
+            customers=args.customers,
+            months=args.months,
+            seed=args.seed,
+            progress=progress_bar(),
+        )
+    finally:
+        await database.dispose()
+    base = f"http://{settings.host}:{settings.port}"
+    return "\n".join(
+        [
+            f"demo tenant {result.tenant_id}: {result.events} events "
+            f"({result.accepted} new, {result.duplicates} already loaded)"
+            f" in {result.seconds:.0f} s",
+            f"dashboard     {base}/dashboard",
+            f"read API key  {result.read_key}   (sign in to the dashboard with this)",
+            f"admin API key {result.admin_key}",
+        ]
+    )
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        print(asyncio.run(_demo(url, settings, args)))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -84,6 +119,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with database_url(settings) as url:
             asyncio.run(_migrate(url, settings))
+            if args.demo:
+                print(asyncio.run(_demo(url, settings, args)), flush=True)
             app = create_app(settings.model_copy(update={"database_url": url}))
             logger.info("serving", extra={"url": f"http://{settings.host}:{settings.port}"})
             uvicorn.run(
@@ -169,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def demo_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--customers", type=int, default=2000, help="demo customers (default 2000)")
+        p.add_argument("--months", type=int, default=12, help="months of history (default 12)")
+        p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+
     def with_data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--data-dir",
@@ -185,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     with_data_dir(serve)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo tenant and its history first (see `holdfast demo`)",
+    )
+    demo_options(serve)
     serve.set_defaults(handler=cmd_serve)
 
     migrate = sub.add_parser(
@@ -204,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_argument("--json", action="store_true", help="print JSON")
     with_data_dir(tenant)
     tenant.set_defaults(handler=cmd_create_tenant)
+    demo = sub.add_parser(
+        "demo",
+        help="create a demo tenant with a year of realistic history",
+        description="Create (or reuse) the demo tenant and load a realistic history through the "
+        "ingest path: customers on 3 plans, usage that fades before cancellations, pauses, failed "
+        "payments, NPS answers. Deterministic per --seed; running it twice stores nothing new. "
+        "Prints the dashboard URL and API keys.",
+    )
+    with_data_dir(demo)
+    demo_options(demo)
+    demo.set_defaults(handler=cmd_demo)
+
     rescore = sub.add_parser(
         "rescore",
         help="recompute every customer's health score and write the daily snapshot",

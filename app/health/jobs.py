@@ -10,12 +10,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
 from app.db import Database
-from app.health.scoring import rescore
+from app.health.repository import save_snapshots
+from app.health.scoring import rescore, score_customers
 
 logger = logging.getLogger("holdfast.health")
 
@@ -80,6 +81,37 @@ async def rescore_all(
         await rescore_tenant(database, tenant_id, now=now, chunk=chunk, report=report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def backfill_snapshots(
+    database: Database,
+    tenant_id: uuid.UUID,
+    *,
+    days: int = 90,
+    step_days: int = 7,
+    now: datetime | None = None,
+) -> int:
+    """Write daily snapshots for past days (every ``step_days`` over the last ``days``), each
+    scored as of the end of that day from the events that had occurred by then. For a tenant
+    that loaded its history at once (a migration, the demo): the health history and the tier
+    trend then start where the events do, not on the day they were loaded. Returns the number
+    of snapshots written."""
+    now = now or datetime.now(UTC)
+    today = now.date()
+    written = 0
+    for back in range(days, 0, -step_days):
+        day = today - timedelta(days=back)
+        as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) - timedelta(
+            microseconds=1
+        )
+        async with database.sessionmaker() as session, session.begin():
+            scored = await score_customers(session, tenant_id, None, as_of=as_of, now=now)
+            rows = [
+                (cid, s.result.score, s.result.tier, s.model_version) for cid, s in scored.items()
+            ]
+            await save_snapshots(session, tenant_id, day, rows, now)
+        written += len(rows)
+    return written
 
 
 class RescoreScheduler:

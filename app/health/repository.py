@@ -235,6 +235,29 @@ ON CONFLICT (tenant_id, customer_id, day) DO UPDATE SET
 """
 
 
+async def save_snapshots(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    day: date,
+    rows: Sequence[tuple[str, float | None, str | None, int]],
+    computed_at: datetime,
+) -> None:
+    """Upsert ``(customer_id, score, tier, model_version)`` snapshots of one day."""
+    if not rows:
+        return
+    conn = await driver_connection(session)
+    await conn.execute(
+        _UPSERT_SNAPSHOTS,
+        tenant_id,
+        [r[0] for r in rows],
+        [day] * len(rows),
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [computed_at] * len(rows),
+    )
+
+
 async def save_scores(
     session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[ScoreRow]
 ) -> None:
