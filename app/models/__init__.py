@@ -4,18 +4,23 @@ from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
+from app.models.segment_mapping import SEGMENT_TARGETS, SegmentMapping
 from app.models.status_change import CustomerStatusChange
+from app.models.stripe_endpoint import StripeEndpoint
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
 
 __all__ = [
     "CUSTOMER_STATUSES",
     "EVENT_TYPES",
+    "SEGMENT_TARGETS",
     "ApiKey",
     "Base",
     "Customer",
     "CustomerStatusChange",
     "Event",
+    "SegmentMapping",
+    "StripeEndpoint",
     "Tenant",
     "UsageDaily",
 ]
