@@ -15,6 +15,7 @@ from app.customers.endpoints import router as customers_router
 from app.db import Database
 from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
+from app.integrations.endpoints import router as integrations_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api_keys_router)
     app.include_router(events_router)
     app.include_router(customers_router)
+    app.include_router(integrations_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

@@ -1,0 +1,53 @@
+"""The one way integrations store events: validate each mapped payload with the same schema as
+``POST /v1/events`` and ingest it on the same path (same idempotency, same folding).
+
+For an integration the source's own id is authoritative: a key seen before is a duplicate even
+when the mapped content differs (a Stripe event redelivered after Holdfast's mapping changed, a
+Segment messageId or CloudEvents source+id reused), as the sources themselves define it. The
+first version recorded stays.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.events.schemas import EVENT_ADAPTER, Event
+from app.events.service import ingest
+from app.problems import validation_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    id: uuid.UUID
+    status: Literal["accepted", "duplicate"]
+
+
+def validate(payload: Any) -> Event:
+    """The event a mapped payload stands for; raises ValidationError like ``POST /v1/events``."""
+    return EVENT_ADAPTER.validate_python(payload)
+
+
+def issues(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+    found = validation_errors(exc.errors(include_url=False, include_input=False))
+    for issue in found:
+        issue["loc"] = [*prefix, *issue["loc"]]
+    return found
+
+
+async def record(
+    session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[Event], *, source: str
+) -> list[Recorded]:
+    """Ingest ``events``; one result per event, in order."""
+    if not events:
+        return []
+    result = await ingest(session, tenant_id, events, source=source)
+    return [
+        Recorded(o.id, "accepted" if o.status == "accepted" else "duplicate")
+        for o in result.outcomes
+    ]
