@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.events.schemas import EVENT_ADAPTER, Event
 from app.events.service import ingest
+from app.integrations.common import parse_time
 from app.problems import validation_errors
 
 
@@ -28,9 +29,36 @@ class Recorded:
     status: Literal["accepted", "duplicate"]
 
 
+_TIMES = ("occurred_at", "effective_at", "resume_at")
+
+
 def validate(payload: Any) -> Event:
     """The event a mapped payload stands for; raises ValidationError like ``POST /v1/events``."""
-    return EVENT_ADAPTER.validate_python(payload)
+    try:
+        return EVENT_ADAPTER.validate_python(payload)
+    except OverflowError:
+        # The event schema converts times to UTC unguarded: 0001-01-01T00:00+03:00 overflows
+        # instead of failing validation. Report it as the invalid field it is.
+        field = next((name for name in _TIMES if _out_of_range(payload.get(name))), _TIMES[0])
+        raise ValidationError.from_exception_data(
+            "Event",
+            [
+                {
+                    "type": "value_error",
+                    "loc": (str(payload.get("type")), field),
+                    "input": payload.get(field),
+                    "ctx": {"error": ValueError("is out of range")},
+                }
+            ],
+        ) from None
+
+
+def _out_of_range(value: Any) -> bool:
+    try:
+        parse_time(value)
+    except ValueError:
+        return isinstance(value, str)
+    return False
 
 
 def issues(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:

@@ -190,6 +190,16 @@ async def test_invalid_data_is_422_and_bad_bodies_400_or_415(
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["loc"] == ["data", "amount"]
 
+    year_one = await send(
+        client,
+        to_structured_event(
+            cloudevent("x.cancellation", data={"effective_at": "0001-01-01T00:00:00+03:00"})
+        ),
+        writer,
+    )
+    assert year_one.status_code == 422, year_one.text
+    assert year_one.json()["errors"][0]["loc"] == ["data", "effective_at"]
+
     not_json = await client.post(
         "/v1/cloudevents",
         content=b"{nope",

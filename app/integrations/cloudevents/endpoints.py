@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import MAX_BATCH, BatchItemResult, BatchResult, EventAccepted
+from app.events.schemas import ID_PATTERN, MAX_BATCH, BatchItemResult, BatchResult, EventAccepted
 from app.integrations.cloudevents import service
 from app.integrations.cloudevents.mapping import (
     BATCH,
@@ -25,17 +25,29 @@ from app.tenants.auth import EventsWriter
 router = APIRouter(prefix="/v1/cloudevents", tags=["integrations"])
 T = TypeVar("T")
 
+_ATTRIBUTE = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"^[^\x00]+$"}
 _STRUCTURED_SCHEMA = {
     "type": "object",
     "required": ["specversion", "id", "source", "type", "subject", "time"],
     "properties": {
         "specversion": {"type": "string", "enum": ["1.0"]},
-        "id": {"type": "string"},
-        "source": {"type": "string"},
-        "type": {"type": "string", "examples": ["com.example.billing.purchase"]},
-        "subject": {"type": "string", "description": "The customer id."},
+        "id": _ATTRIBUTE,
+        "source": _ATTRIBUTE,
+        "type": {
+            **_ATTRIBUTE,
+            "pattern": r"^([^\x00]*\.)?(purchase|usage|cancellation|pause|resume|plan_change"
+            r"|payment_failed|feedback)$",
+            "examples": ["com.example.billing.purchase"],
+        },
+        "subject": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": ID_PATTERN,
+            "description": "The customer id.",
+        },
         "time": {"type": "string", "format": "date-time"},
-        "datacontenttype": {"type": "string"},
+        "datacontenttype": {"type": "string", "enum": ["application/json"]},
         "data": {"type": "object", "description": "The typed fields of the event type."},
     },
 }
@@ -75,9 +87,13 @@ def _reject_constant(name: str) -> None:
             "required": True,
             "content": {
                 STRUCTURED: {"schema": _STRUCTURED_SCHEMA},
-                BATCH: {"schema": {"type": "array", "items": _STRUCTURED_SCHEMA}},
-                "application/json": {
-                    "schema": {"type": "object", "description": "Binary mode: the data."}
+                BATCH: {
+                    "schema": {
+                        "type": "array",
+                        "items": _STRUCTURED_SCHEMA,
+                        "minItems": 1,
+                        "maxItems": MAX_BATCH,
+                    }
                 },
             },
         }

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, Unauthorized
+from app.integrations.errors import BadRequest
 from app.tenants import keys
 from app.tenants.auth import Principal, authenticate
 
@@ -33,8 +34,12 @@ def key_from_header(authorization: str | None) -> str | None:
 
 
 def key_from_body(body: dict[str, Any]) -> str | None:
-    value = body.get("writeKey")
-    return value if isinstance(value, str) and value else None
+    if "writeKey" not in body:
+        return None
+    value = body["writeKey"]
+    if not isinstance(value, str):
+        raise BadRequest("writeKey must be a string.")
+    return value or None
 
 
 async def segment_principal(session: AsyncSession, key: str | None) -> Principal:

@@ -49,8 +49,9 @@ async def _authorized_body(request: Request, session: Session) -> tuple[Principa
     )
     raw = await request.body()
     body = parse_object(decompress(raw, request.headers.get("content-encoding"), MAX_BATCH_BYTES))
+    body_key = key_from_body(body)
     if principal is None:
-        principal = await segment_principal(session, key_from_body(body))
+        principal = await segment_principal(session, body_key)
     return principal, body
 
 
@@ -85,7 +86,10 @@ def _ack(result: service.SegmentResult) -> SegmentAck:
             "required": ["batch"],
             "properties": {
                 "batch": {"type": "array", "items": _MESSAGE},
-                "sentAt": {"type": "string"},
+                "sentAt": {
+                    "description": "When the client sent the batch (ISO 8601); corrects "
+                    "originalTimestamp for the client's clock. An unusable value is ignored."
+                },
                 "writeKey": {"type": "string"},
             },
         }
@@ -152,7 +156,7 @@ async def get_segment_mappings(principal: Admin, session: Session) -> SegmentMap
     summary="Set the tenant's Segment track mappings",
     description="Replaces this tenant's custom mappings with the given set (an empty list "
     "restores the defaults). `ignore` drops a track.",
-    responses=responses(401, 403, 422),
+    responses=responses(400, 401, 403, 422),
 )
 async def set_segment_mappings(
     body: SegmentMappingsIn, principal: Admin, session: Session

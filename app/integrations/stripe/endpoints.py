@@ -30,7 +30,7 @@ def _base_url(request: Request) -> str:
     description="Stores the signing secret of a Stripe webhook endpoint (replacing any earlier "
     "one) and answers with the `webhook_url` to give that endpoint in Stripe. The secret is "
     "never returned.",
-    responses=responses(401, 403, 422),
+    responses=responses(400, 401, 403, 422),
 )
 async def configure_stripe(
     body: StripeSettingsIn, request: Request, principal: Admin, session: Session
