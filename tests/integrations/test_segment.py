@@ -376,6 +376,7 @@ async def test_a_gzip_bomb_is_413(client: httpx.AsyncClient, write_key: str) -> 
         (b"[]", {}, 400),
         (b'{"batch": "nope"}', {}, 400),
         (b'{"batch": [NaN]}', {}, 400),
+        (b'{"batch": [], "writeKey": 5}', {}, 400),
     ],
     ids=[
         "corrupt gzip",
@@ -386,6 +387,7 @@ async def test_a_gzip_bomb_is_413(client: httpx.AsyncClient, write_key: str) -> 
         "array",
         "batch not a list",
         "NaN",
+        "writeKey not a string",
     ],
 )
 async def test_malformed_bodies(
