@@ -14,26 +14,29 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
-from app.events.schemas import MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH
+from app.events.schemas import MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, Event
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_INT64 = 2**63 - 1
 
+
+def _typed_fields() -> dict[str, frozenset[str]]:
+    union = get_args(get_args(Event)[0])
+    common = set.intersection(*(set(model.model_fields) for model in union))
+    return {
+        get_args(model.model_fields["type"].annotation)[0]: frozenset(
+            set(model.model_fields) - common
+        )
+        for model in union
+    }
+
+
 # The typed fields of each event type (beside customer_id, occurred_at, idempotency_key,
-# properties); anything else a source sends goes into ``properties``. A unit test keeps this in
-# step with app.events.schemas.
-TYPED_FIELDS: Mapping[str, frozenset[str]] = {
-    "purchase": frozenset({"amount", "currency", "plan", "mrr"}),
-    "usage": frozenset({"quantity", "feature"}),
-    "cancellation": frozenset({"reason", "comment", "effective_at"}),
-    "pause": frozenset({"resume_at", "reason"}),
-    "resume": frozenset(),
-    "plan_change": frozenset({"plan", "mrr", "currency"}),
-    "payment_failed": frozenset({"amount", "currency", "reason"}),
-    "feedback": frozenset({"nps", "comment"}),
-}
+# properties), read from the event schemas; anything else a source sends goes into
+# ``properties``.
+TYPED_FIELDS: Mapping[str, frozenset[str]] = _typed_fields()
 
 
 class MappingError(ValueError):

@@ -25,8 +25,12 @@ from app.problems import validation_errors
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    id: uuid.UUID
-    status: Literal["accepted", "duplicate"]
+    """What became of one event: stored (accepted), already stored (duplicate), or refused by
+    ingest itself for a rule only the database can check (invalid, with ``errors``)."""
+
+    id: uuid.UUID | None
+    status: Literal["accepted", "duplicate", "invalid"]
+    errors: tuple[dict[str, Any], ...] = ()
 
 
 _TIMES = ("occurred_at", "effective_at", "resume_at")
@@ -75,7 +79,12 @@ async def record(
     if not events:
         return []
     result = await ingest(session, tenant_id, events, source=source)
-    return [
-        Recorded(o.id, "accepted" if o.status == "accepted" else "duplicate")
-        for o in result.outcomes
-    ]
+    recorded: list[Recorded] = []
+    for outcome in result.outcomes:
+        if outcome.status == "accepted":
+            recorded.append(Recorded(outcome.id, "accepted"))
+        elif outcome.status in ("duplicate", "conflict"):
+            recorded.append(Recorded(outcome.id, "duplicate"))
+        else:
+            recorded.append(Recorded(None, "invalid", tuple(getattr(outcome, "errors", ()))))
+    return recorded

@@ -5,7 +5,7 @@ ingested; a batch keeps its valid events when others are rejected (like ``/v1/ev
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,7 +43,18 @@ async def receive_one(
         event = _event(ce)
     except MappingError as exc:
         raise BadRequest(f"Not a usable CloudEvent: {exc.msg}", errors=[exc.issue()]) from None
-    return (await integrations.record(session, tenant_id, [event], source="cloudevents"))[0]
+    recorded = (await integrations.record(session, tenant_id, [event], source="cloudevents"))[0]
+    if recorded.status == "invalid":
+        raise InvalidInput(
+            "The CloudEvent's data does not make a valid event; see errors.",
+            errors=_data_issues(recorded.errors),
+        )
+    return recorded
+
+
+def _data_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Ingest's issues (located as ``[type, field]``) located in the CloudEvent's data."""
+    return [{**e, "loc": ["data", *list(e.get("loc", []))[1:]]} for e in errors]
 
 
 @dataclass(frozen=True)
@@ -75,5 +86,8 @@ async def receive_batch(
         session, tenant_id, [event for _, event in valid], source="cloudevents"
     )
     for (index, _), outcome in zip(valid, recorded, strict=True):
-        results[index] = ItemResult(index, outcome.status, id=outcome.id)
+        if outcome.status == "invalid":
+            results[index] = ItemResult(index, "rejected", errors=_data_issues(outcome.errors))
+        else:
+            results[index] = ItemResult(index, outcome.status, id=outcome.id)
     return [r for r in results if r is not None]

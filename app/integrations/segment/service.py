@@ -64,6 +64,7 @@ async def receive(
     custom = await repository.custom_mappings(session, tenant_id)
     result = SegmentResult()
     events: list[Event] = []
+    event_messages: list[tuple[int, str | None]] = []
     identifies: list[TraitsUpdate] = []
     for index, message in enumerate(messages):
         mid = message_id(message) if isinstance(message, dict) else None
@@ -77,6 +78,7 @@ async def receive(
                 )
             else:
                 events.append(integrations.validate(interpreted.payload))
+                event_messages.append((index, mid))
         except MessageTooLarge as exc:
             if kind is not None:
                 raise PayloadTooLarge(exc.msg) from None
@@ -103,11 +105,19 @@ async def receive(
             [*identifies, *(TraitsUpdate(c, {}, at) for c, at in first_event.items())],
         )
         result.accepted += len(identifies)
-    for recorded in await integrations.record(session, tenant_id, events, source="segment"):
-        if recorded.status == "accepted":
+    recorded = await integrations.record(session, tenant_id, events, source="segment")
+    for (index, mid), outcome in zip(event_messages, recorded, strict=True):
+        if outcome.status == "accepted":
             result.accepted += 1
-        else:
+        elif outcome.status == "duplicate":
             result.duplicates += 1
+        else:
+            issues = [{**e, "loc": ["event", *list(e.get("loc", []))[1:]]} for e in outcome.errors]
+            result.rejected.append(MessageResult(index, mid, issues))
+    if kind is not None and result.rejected:
+        raise BadRequest(
+            "The message cannot be recorded; see errors.", errors=result.rejected[0].errors
+        )
     return result
 
 

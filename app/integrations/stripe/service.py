@@ -127,6 +127,17 @@ async def receive_webhook(
                 errors=integrations.issues(exc, ("mapped", index)),
             ) from None
     results = await integrations.record(session, tenant_id, events, source="stripe")
+    refused = [
+        {**e, "loc": ["mapped", index, *list(e.get("loc", []))[1:]]}
+        for index, r in enumerate(results)
+        for e in r.errors
+    ]
+    if refused:
+        # Raising rolls back the whole request: a Stripe event is recorded entirely or not at all.
+        raise InvalidInput(
+            f"The Stripe event {event_id} maps to an event Holdfast refuses; see errors.",
+            errors=refused,
+        )
     return WebhookResult(
         event_id,
         event_type,
