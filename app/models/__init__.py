@@ -9,7 +9,9 @@ from app.models.health_settings import HealthSettingsVersion
 from app.models.offer import Offer
 from app.models.offer_settings import OfferSettings
 from app.models.plan import Plan
+from app.models.segment_mapping import SEGMENT_TARGETS, SegmentMapping
 from app.models.status_change import CustomerStatusChange
+from app.models.stripe_endpoint import StripeEndpoint
 from app.models.tenant import Tenant
 from app.models.usage_daily import UsageDaily
 from app.models.webhook_delivery import DELIVERY_STATUSES, WebhookDelivery
@@ -19,6 +21,7 @@ __all__ = [
     "CUSTOMER_STATUSES",
     "DELIVERY_STATUSES",
     "EVENT_TYPES",
+    "SEGMENT_TARGETS",
     "ApiKey",
     "Base",
     "Customer",
@@ -30,6 +33,8 @@ __all__ = [
     "Offer",
     "OfferSettings",
     "Plan",
+    "SegmentMapping",
+    "StripeEndpoint",
     "Tenant",
     "UsageDaily",
     "WebhookDelivery",

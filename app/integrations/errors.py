@@ -1,0 +1,26 @@
+"""Errors specific to receiving foreign formats (rendered as problem+json like all others)."""
+
+from __future__ import annotations
+
+from app.errors import HoldfastError
+
+
+class BadRequest(HoldfastError):
+    """A request in a foreign format that lacks what the format requires (Segment, CloudEvents
+    answer 400 for these, not 422)."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class InvalidSignature(HoldfastError):
+    status = 400
+    slug = "invalid-signature"
+    title = "Webhook signature verification failed"
+
+
+class UnsupportedMediaType(HoldfastError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
