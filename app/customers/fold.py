@@ -17,10 +17,10 @@ fields set; :func:`project` resolves them against a clock on read.
 
 Semantics, per event type (``t`` = occurred_at):
 
-* ``purchase`` with ``mrr > 0`` starts a subscription for a lead (``new``); any purchase
-  reactivates a cancelled customer (``reactivated``, MRR = the purchase's ``mrr`` or the last
-  plan price); with ``mrr`` it changes an active customer's MRR (``mrr_changed``) and resumes a
-  paused one (``resumed``). A purchase without ``mrr`` is a one-off sale: totals only.
+* ``purchase`` with ``mrr > 0`` starts a subscription for a lead (``new``) and reactivates a
+  cancelled customer (``reactivated``); with ``mrr`` it changes an active customer's MRR
+  (``mrr_changed``) and resumes a paused one (``resumed``). A purchase without ``mrr`` is a
+  one-off sale (a final invoice settled after a cancellation, say): totals only.
 * ``cancellation`` of an active or paused subscriber: effective at ``effective_at`` (default
   ``t``); in the future it is *pending* and the customer stays active until then. Leads and
   cancelled customers are unaffected (a never-active customer cannot churn).
@@ -363,9 +363,10 @@ class _Folder:
             if e.mrr is not None and e.mrr > 0:
                 self.activate(e.occurred_at, "new", e.mrr, e.id)
         elif s.status == "cancelled":
-            self.activate(
-                e.occurred_at, "reactivated", e.mrr if e.mrr is not None else s.plan_mrr, e.id
-            )
+            # Only a subscription purchase brings a lost customer back: a one-off payment (a
+            # final invoice settled after the cancellation, say) does not.
+            if e.mrr is not None and e.mrr > 0:
+                self.activate(e.occurred_at, "reactivated", e.mrr, e.id)
         elif e.mrr is not None:
             if s.status == "paused":
                 s.plan_mrr = e.mrr

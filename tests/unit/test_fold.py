@@ -377,3 +377,15 @@ def test_churn_or_a_new_price_ends_a_discount() -> None:
     state, changes = fold_lifecycle([*base, ev("plan_change", day(30), plan="team", mrr=9000)])
     assert (state.mrr, state.discount_until) == (9000, None)
     assert [c.kind for c in changes] == ["new", "mrr_changed", "mrr_changed"]
+
+
+def test_a_one_off_payment_after_cancellation_does_not_reactivate() -> None:
+    state, changes = fold_lifecycle(
+        [
+            ev("purchase", day(0), amount=1, currency="USD", mrr=1000),
+            ev("cancellation", day(10)),
+            ev("purchase", day(11), amount=250, currency="USD"),
+        ]
+    )
+    assert state.status == "cancelled"
+    assert [c.kind for c in changes] == ["new", "churned"]
