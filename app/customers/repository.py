@@ -215,9 +215,8 @@ async def lifecycle_events(
         return {}
     conn = await driver_connection(session)
     records = await conn.fetch(
-        """
-        SELECT customer_id, id, idempotency_key, type, occurred_at, amount, currency, plan, mrr,
-               quantity, reason, effective_at, resume_at, nps, discount_until
+        f"""
+        SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND customer_id = ANY($2::text[])
           AND type <> 'usage' AND type <> 'payment_failed'
@@ -227,22 +226,31 @@ async def lifecycle_events(
     )
     out: dict[str, list[FoldEvent]] = {customer_id: [] for customer_id in customer_ids}
     for r in records:
-        out[r["customer_id"]].append(
-            FoldEvent(
-                id=r["id"],
-                key=r["idempotency_key"],
-                type=r["type"],
-                occurred_at=r["occurred_at"],
-                amount=r["amount"],
-                currency=r["currency"],
-                plan=r["plan"],
-                mrr=r["mrr"],
-                quantity=r["quantity"],
-                reason=r["reason"],
-                effective_at=r["effective_at"],
-                resume_at=r["resume_at"],
-                nps=r["nps"],
-                discount_until=r["discount_until"],
-            )
-        )
+        out[r["customer_id"]].append(fold_event(r))
     return out
+
+
+# The event columns folding reads, and the conversion of such a row.
+FOLD_COLUMNS = (
+    "id, idempotency_key, type, occurred_at, amount, currency, plan, mrr, quantity, reason,"
+    " effective_at, resume_at, nps, discount_until"
+)
+
+
+def fold_event(r: Mapping[str, Any]) -> FoldEvent:
+    return FoldEvent(
+        id=r["id"],
+        key=r["idempotency_key"],
+        type=r["type"],
+        occurred_at=r["occurred_at"],
+        amount=r["amount"],
+        currency=r["currency"],
+        plan=r["plan"],
+        mrr=r["mrr"],
+        quantity=r["quantity"],
+        reason=r["reason"],
+        effective_at=r["effective_at"],
+        resume_at=r["resume_at"],
+        nps=r["nps"],
+        discount_until=r["discount_until"],
+    )

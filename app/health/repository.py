@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import FoldEvent
+from app.customers.repository import FOLD_COLUMNS, fold_event
 from app.db import driver_connection
 
 
@@ -139,8 +140,7 @@ async def history_until(
     )
     lifecycle = await conn.fetch(
         f"""
-        SELECT customer_id, id, idempotency_key, type, occurred_at, amount, currency, plan, mrr,
-               quantity, reason, effective_at, resume_at, nps, discount_until
+        SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND occurred_at <= $2{scope}
           AND type <> 'usage' AND type <> 'payment_failed'
@@ -149,24 +149,7 @@ async def history_until(
     )
     events: dict[str, list[FoldEvent]] = defaultdict(list)
     for r in lifecycle:
-        events[r["customer_id"]].append(
-            FoldEvent(
-                id=r["id"],
-                key=r["idempotency_key"],
-                type=r["type"],
-                occurred_at=r["occurred_at"],
-                amount=r["amount"],
-                currency=r["currency"],
-                plan=r["plan"],
-                mrr=r["mrr"],
-                quantity=r["quantity"],
-                reason=r["reason"],
-                effective_at=r["effective_at"],
-                resume_at=r["resume_at"],
-                nps=r["nps"],
-                discount_until=r["discount_until"],
-            )
-        )
+        events[r["customer_id"]].append(fold_event(r))
     return {
         r["customer_id"]: HistoryAt(
             first_seen_at=r["first_seen_at"],
