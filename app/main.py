@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.config import Settings
 from app.db import Database
+from app.metrics.endpoints import router as metrics_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.openapi import problem_component
 from app.ops.endpoints import router as ops_router
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_keys_router)
+    app.include_router(metrics_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

@@ -182,11 +182,12 @@ def first_activation(changes: Sequence[Change]) -> Change | None:
 
 
 def percentage(numerator: int, denominator: int) -> float | None:
-    """``numerator / denominator * 100`` at full float precision; None when the denominator is
-    0 (no base, no rate)."""
+    """``numerator / denominator x 100`` as the float nearest the exact value (integers are
+    multiplied first, then divided once: no rounding to 2 places, no double rounding); None when
+    the denominator is 0 (no base, no rate)."""
     if denominator == 0:
         return None
-    return numerator / denominator * 100
+    return numerator * 100 / denominator
 
 
 def benchmark(monthly_churn_rate: float | None) -> Benchmark | None:

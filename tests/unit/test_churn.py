@@ -311,7 +311,8 @@ def test_current_state_uses_each_customers_latest_known_change() -> None:
 
 
 def test_percentage_and_benchmark_bands() -> None:
-    assert churn.percentage(1, 3) == 1 / 3 * 100  # full precision, no rounding
+    assert churn.percentage(1, 3) == 100 / 3  # full precision, no rounding
+    assert churn.percentage(11_000, 20_000) == 55.0  # not 55.00000000000001
     assert churn.percentage(0, 0) is None
     assert churn.benchmark(None) is None
     assert churn.benchmark(4.999) == "healthy"
