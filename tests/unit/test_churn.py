@@ -333,3 +333,16 @@ def test_percentage_and_benchmark_bands() -> None:
 def test_activity_and_mrr_of_a_state(state: churn.Change | None, active: bool, mrr: int) -> None:
     assert churn.is_active(state) is active
     assert churn.mrr_of(state) == mrr
+
+
+def test_the_extended_worked_example_of_the_docs() -> None:
+    customers = [Customer(f"c{i}").start(at(2025, 1, 10), 1_000) for i in range(120)]
+    for c in customers[:30]:
+        c.cancel(at(2025, 3, 20))
+    customers[30].change(at(2025, 3, 12), 400)
+    customers.append(Customer("brief").start(at(2025, 3, 10), 5_000).cancel(at(2025, 3, 20)))
+    got = march(*customers)
+    assert (got.customers_at_start, got.churned, got.churn_rate) == (120, 30, 25.0)
+    assert got.mrr_contraction == 600
+    assert got.revenue_churn_rate == 25.5
+    assert got.net_revenue_retention == 74.5
