@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -368,6 +368,10 @@ def _grid_params(start: datetime, end: datetime, granularity: Granularity) -> di
     }
 
 
+# The statement's output columns are named after PeriodCounts' fields.
+_COUNT_FIELDS = tuple(f.name for f in fields(PeriodCounts) if f.name not in ("start", "end"))
+
+
 async def churn_series(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -394,23 +398,6 @@ async def churn_series(
             for row in rows
         ],
     )
-
-
-_COUNT_FIELDS = (
-    "customers_at_start",
-    "customers_at_end",
-    "churned",
-    "new",
-    "reactivated",
-    "paused",
-    "mrr_at_start",
-    "mrr_at_end",
-    "mrr_new",
-    "mrr_churned",
-    "mrr_contraction",
-    "mrr_expansion",
-    "mrr_retained",
-)
 
 
 async def cohort_matrix(

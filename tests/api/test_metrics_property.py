@@ -11,6 +11,7 @@ import itertools
 import uuid
 from datetime import datetime, timedelta
 
+import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import session_factory
 from app.metrics import churn, queries
+from tests.conftest import TenantInfo
 from tests.metrics_helpers import Customer, at, store, timelines
 
 ORIGIN = at(2025, 1, 1)
@@ -150,3 +152,31 @@ async def test_sql_equals_the_reference(
             assert current.state == churn.current_state(history, as_of=as_of, currency=currency)
     finally:
         await savepoint.rollback()
+
+
+_any_instant = st.one_of(
+    st.sampled_from(["2024-12-30", "2025-02-01T00:00:00Z", "2025-03-01T12:00:00+05:30"]),
+    st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+    st.datetimes().map(lambda t: t.isoformat()),  # no offset: refused
+    st.dates().map(lambda d: d.isoformat()),
+    st.text(max_size=30),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from(["churn", "cohorts", "cancellations", "summary"]),
+    params=st.dictionaries(
+        st.sampled_from(["start", "end", "as_of", "granularity", "plan", "currency"]),
+        st.one_of(_any_instant, st.sampled_from(churn.GRANULARITIES), st.text(max_size=5)),
+    ),
+)
+async def test_no_query_string_makes_a_metric_endpoint_fail(
+    client: httpx.AsyncClient, tenant: TenantInfo, path: str, params: dict[str, str]
+) -> None:
+    response = await client.get(f"/v1/metrics/{path}", params=params, headers=tenant.headers)
+    assert response.status_code in (200, 422), response.text
