@@ -19,6 +19,7 @@ from app.health.endpoints import router as health_settings_router
 from app.health.endpoints import scores_router as health_router
 from app.health.jobs import RescoreScheduler
 from app.integrations.endpoints import router as integrations_router
+from app.metrics.endpoints import router as metrics_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.offers.endpoints import router as offers_router
 from app.offers.endpoints import settings_router as offer_settings_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(offer_settings_router)
     app.include_router(webhooks_router)
     app.include_router(integrations_router)
+    app.include_router(metrics_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

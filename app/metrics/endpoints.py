@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.db import Session
+from app.metrics import service
+from app.metrics.schemas import (
+    MAX_COHORT_PERIODS,
+    MAX_PERIODS,
+    CancellationsQuery,
+    CancellationsRead,
+    ChurnQuery,
+    ChurnSeriesRead,
+    CohortMatrixRead,
+    CohortQuery,
+    SummaryQuery,
+    SummaryRead,
+)
+from app.openapi import responses
+from app.tenants.auth import Reader
+
+router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
+
+_COMMON = """
+**Shared rules.** Computed from each customer's status changes (`active`, `paused`,
+`cancelled`, with plan and MRR), counted when they take effect, not when requested; changes
+effective after `as_of` (default now) are ignored. Periods are half-open `[start, end)` in UTC.
+The state of a customer *at instant t* is the one after all its changes effective strictly
+before t, so a change exactly on a boundary belongs to the period that starts there. A customer
+is *active* at t when its status is `active` or `paused`; a customer with no change yet is a
+lead. *MRR at t* is the customer's MRR then, and 0 when paused or cancelled.
+
+**Currency.** MRR only adds up in one currency: `currency` (default: the currency of most
+customers with MRR; `USD` when there is none). Customers in another currency are left out of
+every figure and their currencies listed in `other_currencies`; customers without a currency
+count as the selected one.
+
+Dates (`2025-01-31`) mean UTC midnight; date-times need an offset. Percentages are returned at
+full precision, null when their denominator is 0. Money is in minor units.
+"""
+
+_CHURN = f"""One row per calendar period (UTC) that overlaps `[start, end)`, every period
+present even when nothing happened. Periods are whole calendar periods: days, ISO weeks starting
+Monday, months, quarters (January, April, July, October); the first starts at `start` truncated
+to the period, the last is the one containing the instant before `end`. At most {MAX_PERIODS}.
+
+- `customers_at_start`, `customers_at_end`: active at the period's start, at its end.
+- `churned`: active at start and not at end. `churn_rate` = churned / customers_at_start x 100.
+  A customer who starts and cancels inside the period is not in the denominator; one who
+  cancels and comes back inside the period is not churned; a pause is not churn.
+- `new`: first-ever activation inside the period; `mrr_new`: their MRR at the period's end
+  (0 for those paused or gone by then). `reactivated`: customers who came back from cancelled
+  inside the period. `paused`: paused at end.
+- `mrr_at_start`, `mrr_at_end`; `mrr_churned`: MRR at start of the churned customers. For
+  customers active at both ends: `mrr_contraction` = sum of drops in their MRR (downgrades,
+  discounts, pauses), `mrr_expansion` = sum of rises.
+- `revenue_churn_rate` = (mrr_churned + mrr_contraction) / mrr_at_start x 100.
+  `net_revenue_retention` = MRR at end of the customers active at start / mrr_at_start x 100.
+
+Example: 120 customers active on 1 March, 30 of them not active on 1 April: churn_rate 25.
+
+`plan` restricts each period to the customers whose plan at that period's start is `plan`
+(so `new` is 0 with a plan filter: a new customer had no plan at the start).
+{_COMMON}"""
+
+_COHORTS = f"""Signup cohorts x periods since signup. A customer's cohort is the period of its
+first activation. Cohorts are the periods of `[start, end)` that have begun by `as_of` (at most
+{MAX_COHORT_PERIODS}); for each cohort, cell k is period cohort + k, up to the last full or
+current period before `end`.
+
+- `customer_retention` = members active at the end of period cohort + k / cohort size x 100.
+- `revenue_retention` = members' MRR at the end of period cohort + k / their MRR right after
+  first activation x 100 (expansion can take it above 100).
+
+A cell of the current period uses the state known at `as_of`.
+{_COMMON}"""
+
+_CANCELLATIONS = f"""Cancellations that took effect in `[start, end)`, by reason, most frequent
+first: how many and the MRR they took away (the MRR just before each cancellation, so a
+cancellation while paused loses 0). A customer who cancels twice counts twice.
+
+Cancellation flows (`flows_started`, `saved`, `save_rate`, `by_offer_kind`, and per reason) are
+reported in this shape once flows exist; until then they are 0, null and empty.
+{_COMMON}"""
+
+_SUMMARY = f"""The tenant now (or at `as_of`): customers by status from each customer's latest
+change (leads: customers with no subscription yet), current MRR, and the last full calendar
+month's churn figures with a benchmark flag: `healthy` under 5% monthly churn, `watch` from 5%
+to 10%, `needs_attention` over 10%, null when no customer was active at the month's start.
+{_COMMON}"""
+
+
+@router.get(
+    "/churn",
+    response_model=ChurnSeriesRead,
+    responses=responses(401, 403, 422),
+    summary="Churn and revenue retention per period",
+    description=_CHURN,
+)
+async def get_churn_series(
+    query: Annotated[ChurnQuery, Query()], principal: Reader, session: Session
+) -> ChurnSeriesRead:
+    return await service.churn_series(session, principal.tenant_id, query)
+
+
+@router.get(
+    "/cohorts",
+    response_model=CohortMatrixRead,
+    responses=responses(401, 403, 422),
+    summary="Retention by signup cohort",
+    description=_COHORTS,
+)
+async def get_cohort_retention(
+    query: Annotated[CohortQuery, Query()], principal: Reader, session: Session
+) -> CohortMatrixRead:
+    return await service.cohort_matrix(session, principal.tenant_id, query)
+
+
+@router.get(
+    "/cancellations",
+    response_model=CancellationsRead,
+    responses=responses(401, 403, 422),
+    summary="Cancellations by reason, and cancellation-flow saves",
+    description=_CANCELLATIONS,
+)
+async def get_cancellation_report(
+    query: Annotated[CancellationsQuery, Query()], principal: Reader, session: Session
+) -> CancellationsRead:
+    return await service.cancellations(session, principal.tenant_id, query)
+
+
+@router.get(
+    "/summary",
+    response_model=SummaryRead,
+    responses=responses(401, 403, 422),
+    summary="Customers by status, MRR and last month's churn",
+    description=_SUMMARY,
+)
+async def get_metrics_summary(
+    query: Annotated[SummaryQuery, Query()], principal: Reader, session: Session
+) -> SummaryRead:
+    return await service.summary(session, principal.tenant_id, query)

@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.metrics.churn import (
+    Benchmark,
+    CohortGranularity,
+    Granularity,
+    period_count,
+    utc_midnight,
+)
+
+MAX_PERIODS = 1000
+MAX_COHORT_PERIODS = 120  # a cohort matrix has n(n+1)/2 cells
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+PlanName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+
+
+def _to_utc(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        try:
+            instant = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of the supported range") from None
+    else:
+        instant = utc_midnight(value)
+    if not EARLIEST <= instant < LATEST:
+        raise ValueError("must be from 1900-01-01 and before 9000-01-01")
+    return instant
+
+
+def _calendar_date(value: object) -> object:
+    # pydantic's date also takes "2025-01-01T00:00:00"; a date-time must carry its offset.
+    if isinstance(value, str) and len(value) != len("2025-01-01"):
+        raise ValueError("a date is YYYY-MM-DD; a date-time needs an offset such as Z")
+    return value
+
+
+if TYPE_CHECKING:
+    Instant = datetime
+else:
+    # An ISO 8601 date-time with an offset, or a date (UTC midnight). A date-time without an
+    # offset is refused rather than guessed.
+    Instant = Annotated[
+        AwareDatetime | Annotated[date, BeforeValidator(_calendar_date)],
+        Field(union_mode="left_to_right"),
+        AfterValidator(_to_utc),
+    ]
+
+_START = "Start of the range (inclusive): a date-time with an offset, or a date (UTC midnight)."
+_END = "End of the range (exclusive): a date-time with an offset, or a date (UTC midnight)."
+_AS_OF = (
+    "Count only changes effective at or before this instant (default: now). Later, scheduled "
+    "changes such as a cancellation at period end are ignored."
+)
+_CURRENCY = (
+    "ISO 4217 currency of the figures. Default: the currency of most customers with MRR. "
+    "Customers in other currencies are left out."
+)
+
+
+class _Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: Instant = Field(description=_START)
+    end: Instant = Field(description=_END)
+    as_of: Instant | None = Field(default=None, description=_AS_OF)
+    currency: Currency | None = Field(default=None, description=_CURRENCY)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Self:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class ChurnQuery(_Range):
+    granularity: Granularity = Field(default="month", description="Period length.")
+    plan: PlanName | None = Field(
+        default=None, description="Only customers on this plan at the start of each period."
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        count = period_count(self.start, self.end, self.granularity)
+        if count > MAX_PERIODS:
+            raise ValueError(
+                f"the range holds {count} {self.granularity} periods; at most {MAX_PERIODS}"
+            )
+        return self
+
+
+class CohortQuery(_Range):
+    granularity: CohortGranularity = Field(default="month", description="Cohort and period length.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        count = period_count(self.start, self.end, self.granularity)
+        if count > MAX_COHORT_PERIODS:
+            raise ValueError(
+                f"the range holds {count} {self.granularity} periods; at most {MAX_COHORT_PERIODS}"
+            )
+        return self
+
+
+class CancellationsQuery(_Range):
+    pass
+
+
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: Instant | None = Field(default=None, description=_AS_OF)
+    currency: Currency | None = Field(default=None, description=_CURRENCY)
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+_PERCENT = "Percent at full precision; null when the denominator is 0."
+
+
+class ChurnPeriod(BaseModel):
+    start: datetime
+    end: datetime
+    customers_at_start: int = Field(description="Active (or paused) at start.")
+    customers_at_end: int = Field(description="Active (or paused) at end.")
+    churned: int = Field(description="Active at start and not at end.")
+    churn_rate: float | None = Field(description="churned / customers_at_start x 100. " + _PERCENT)
+    new: int = Field(description="First-ever activation inside the period.")
+    reactivated: int = Field(description="Came back from cancelled inside the period.")
+    paused: int = Field(description="Paused at end.")
+    mrr_at_start: int = Field(description="MRR at start, minor units (paused counts 0).")
+    mrr_at_end: int = Field(description="MRR at end, minor units (paused counts 0).")
+    mrr_new: int = Field(description="MRR at end of the new customers.")
+    mrr_churned: int = Field(description="MRR at start of the churned customers.")
+    mrr_contraction: int = Field(description="MRR lost by customers kept (downgrades, pauses).")
+    mrr_expansion: int = Field(description="MRR gained by customers kept (upgrades, resumes).")
+    revenue_churn_rate: float | None = Field(
+        description="(mrr_churned + mrr_contraction) / mrr_at_start x 100. " + _PERCENT
+    )
+    net_revenue_retention: float | None = Field(
+        description="MRR at end of the customers active at start / mrr_at_start x 100. " + _PERCENT
+    )
+
+
+class ChurnSeriesRead(BaseModel):
+    currency: str
+    other_currencies: list[str] = Field(description="Other currencies present, left out.")
+    granularity: Granularity
+    plan: str | None
+    as_of: datetime
+    periods: list[ChurnPeriod]
+
+
+class CohortCellRead(BaseModel):
+    index: int = Field(description="Periods since the cohort's own (0 = the cohort's period).")
+    start: datetime
+    end: datetime
+    active: int = Field(description="Members active (or paused) at the end of the period.")
+    customer_retention: float | None = Field(description="active / customers x 100.")
+    mrr: int = Field(description="Members' MRR at the end of the period.")
+    revenue_retention: float | None = Field(description="mrr / starting_mrr x 100.")
+
+
+class CohortRead(BaseModel):
+    start: datetime
+    end: datetime
+    customers: int = Field(description="Customers whose first activation is in this period.")
+    starting_mrr: int = Field(description="Their MRR right after first activation.")
+    periods: list[CohortCellRead]
+
+
+class CohortMatrixRead(BaseModel):
+    currency: str
+    other_currencies: list[str]
+    granularity: CohortGranularity
+    as_of: datetime
+    cohorts: list[CohortRead]
+
+
+class ReasonRead(BaseModel):
+    reason: str | None = Field(description="Cancellation reason; null when none was given.")
+    cancellations: int
+    mrr_lost: int = Field(description="MRR the cancellations took away (minor units).")
+    flows_started: int = 0
+    saved: int = 0
+    save_rate: float | None = None
+
+
+class OfferKindRead(BaseModel):
+    offer_kind: str
+    flows: int
+    saved: int
+    save_rate: float | None
+
+
+class CancellationsRead(BaseModel):
+    currency: str
+    other_currencies: list[str]
+    start: datetime
+    end: datetime
+    as_of: datetime
+    cancellations: int
+    mrr_lost: int
+    by_reason: list[ReasonRead]
+    flows_started: int = Field(description="Cancellation flows started in the range.")
+    saved: int = Field(description="Flows that ended with an accepted offer.")
+    save_rate: float | None = Field(description="saved / flows_started x 100. " + _PERCENT)
+    by_offer_kind: list[OfferKindRead]
+
+
+class CustomerCounts(BaseModel):
+    lead: int = Field(description="Customers with no subscription yet.")
+    active: int
+    paused: int
+    cancelled: int
+
+
+class SummaryRead(BaseModel):
+    as_of: datetime
+    currency: str
+    other_currencies: list[str]
+    customers: CustomerCounts
+    mrr: int = Field(description="Current MRR, minor units.")
+    last_month: ChurnPeriod = Field(description="The last full calendar month (UTC).")
+    benchmark: Benchmark | None = Field(
+        description="last_month's churn rate: healthy under 5%, watch 5-10%, needs_attention "
+        "over 10%; null without customers at the month's start."
+    )

@@ -1,0 +1,183 @@
+"""Churn metrics: resolve the defaults, run the set-based queries, shape the answers.
+
+The figures are read-only: nothing here writes to the request transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.metrics import churn, queries
+from app.metrics.schemas import (
+    CancellationsQuery,
+    CancellationsRead,
+    ChurnPeriod,
+    ChurnQuery,
+    ChurnSeriesRead,
+    CohortCellRead,
+    CohortMatrixRead,
+    CohortQuery,
+    CohortRead,
+    CustomerCounts,
+    ReasonRead,
+    SummaryQuery,
+    SummaryRead,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _period(counts: churn.PeriodCounts) -> ChurnPeriod:
+    return ChurnPeriod(
+        start=counts.start,
+        end=counts.end,
+        customers_at_start=counts.customers_at_start,
+        customers_at_end=counts.customers_at_end,
+        churned=counts.churned,
+        churn_rate=counts.churn_rate,
+        new=counts.new,
+        reactivated=counts.reactivated,
+        paused=counts.paused,
+        mrr_at_start=counts.mrr_at_start,
+        mrr_at_end=counts.mrr_at_end,
+        mrr_new=counts.mrr_new,
+        mrr_churned=counts.mrr_churned,
+        mrr_contraction=counts.mrr_contraction,
+        mrr_expansion=counts.mrr_expansion,
+        revenue_churn_rate=counts.revenue_churn_rate,
+        net_revenue_retention=counts.net_revenue_retention,
+    )
+
+
+async def churn_series(
+    session: AsyncSession, tenant_id: uuid.UUID, query: ChurnQuery
+) -> ChurnSeriesRead:
+    as_of = query.as_of or _now()
+    series = await queries.churn_series(
+        session,
+        tenant_id,
+        start=query.start,
+        end=query.end,
+        granularity=query.granularity,
+        as_of=as_of,
+        plan=query.plan,
+        currency=query.currency,
+    )
+    return ChurnSeriesRead(
+        currency=series.currency,
+        other_currencies=series.other_currencies,
+        granularity=query.granularity,
+        plan=query.plan,
+        as_of=as_of,
+        periods=[_period(p) for p in series.periods],
+    )
+
+
+async def cohort_matrix(
+    session: AsyncSession, tenant_id: uuid.UUID, query: CohortQuery
+) -> CohortMatrixRead:
+    as_of = query.as_of or _now()
+    matrix = await queries.cohort_matrix(
+        session,
+        tenant_id,
+        start=query.start,
+        end=query.end,
+        granularity=query.granularity,
+        as_of=as_of,
+        currency=query.currency,
+    )
+    return CohortMatrixRead(
+        currency=matrix.currency,
+        other_currencies=matrix.other_currencies,
+        granularity=query.granularity,
+        as_of=as_of,
+        cohorts=[
+            CohortRead(
+                start=row.start,
+                end=row.end,
+                customers=row.customers,
+                starting_mrr=row.starting_mrr,
+                periods=[
+                    CohortCellRead(
+                        index=cell.index,
+                        start=cell.start,
+                        end=cell.end,
+                        active=cell.active,
+                        customer_retention=row.customer_retention(cell),
+                        mrr=cell.mrr,
+                        revenue_retention=row.revenue_retention(cell),
+                    )
+                    for cell in row.cells
+                ],
+            )
+            for row in matrix.cohorts
+        ],
+    )
+
+
+async def cancellations(
+    session: AsyncSession, tenant_id: uuid.UUID, query: CancellationsQuery
+) -> CancellationsRead:
+    as_of = query.as_of or _now()
+    report = await queries.cancellation_report(
+        session,
+        tenant_id,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        currency=query.currency,
+    )
+    # Cancellation flows do not exist yet: their figures are zero and the lists empty, in the
+    # shape the flows will fill.
+    return CancellationsRead(
+        currency=report.currency,
+        other_currencies=report.other_currencies,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        cancellations=report.cancellations,
+        mrr_lost=report.mrr_lost,
+        by_reason=[
+            ReasonRead(reason=r.reason, cancellations=r.cancellations, mrr_lost=r.mrr_lost)
+            for r in report.by_reason
+        ],
+        flows_started=0,
+        saved=0,
+        save_rate=churn.percentage(0, 0),
+        by_offer_kind=[],
+    )
+
+
+async def summary(session: AsyncSession, tenant_id: uuid.UUID, query: SummaryQuery) -> SummaryRead:
+    as_of = query.as_of or _now()
+    current = await queries.current_state(session, tenant_id, as_of=as_of, currency=query.currency)
+    month = churn.last_full_month(as_of)
+    series = await queries.churn_series(
+        session,
+        tenant_id,
+        start=month.start,
+        end=month.end,
+        granularity="month",
+        as_of=as_of,
+        currency=current.state.currency,
+    )
+    last_month = series.periods[0]
+    return SummaryRead(
+        as_of=as_of,
+        currency=current.state.currency,
+        other_currencies=current.state.other_currencies,
+        customers=CustomerCounts(
+            lead=current.leads,
+            active=current.state.active,
+            paused=current.state.paused,
+            cancelled=current.state.cancelled,
+        ),
+        mrr=current.state.mrr,
+        last_month=_period(last_month),
+        benchmark=churn.benchmark(last_month.churn_rate),
+    )
