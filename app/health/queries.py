@@ -145,6 +145,22 @@ async def health_history(
     ]
 
 
+async def tier_distribution(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, int]:
+    """Subscribers (active or paused when last scored) per tier; ``unscored`` when the model had
+    no data."""
+    rows = await session.execute(
+        text("""
+            SELECT coalesce(tier, 'unscored') AS tier, count(*) AS n FROM health_scores
+            WHERE tenant_id = :t AND status IN ('active', 'paused')
+            GROUP BY 1
+        """),
+        {"t": tenant_id},
+    )
+    counts = {"healthy": 0, "at_risk": 0, "critical": 0, "unscored": 0}
+    counts.update({row.tier: row.n for row in rows})
+    return counts
+
+
 # -- the attention list -------------------------------------------------------------------------
 
 Order = Literal["score", "-score", "customer_id"]

@@ -231,6 +231,15 @@ class CustomerCounts(BaseModel):
     cancelled: int
 
 
+class TierCounts(BaseModel):
+    """Subscribers (active or paused) by the tier of their latest materialised score."""
+
+    healthy: int
+    at_risk: int
+    critical: int
+    unscored: int
+
+
 class SummaryRead(BaseModel):
     as_of: datetime
     currency: str
@@ -241,4 +250,8 @@ class SummaryRead(BaseModel):
     benchmark: Benchmark | None = Field(
         description="last_month's churn rate: healthy under 5%, watch 5-10%, needs_attention "
         "over 10%; null without customers at the month's start."
+    )
+    health: TierCounts = Field(
+        description="Current subscribers by health tier (from the scores refreshed on every "
+        "event and by the periodic rescore; not affected by as_of)."
     )

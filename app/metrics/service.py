@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.health.queries import tier_distribution
 from app.metrics import churn, queries
 from app.metrics.schemas import (
     CancellationsQuery,
@@ -25,6 +26,7 @@ from app.metrics.schemas import (
     ReasonRead,
     SummaryQuery,
     SummaryRead,
+    TierCounts,
 )
 
 
@@ -180,4 +182,5 @@ async def summary(session: AsyncSession, tenant_id: uuid.UUID, query: SummaryQue
         mrr=current.state.mrr,
         last_month=_period(last_month),
         benchmark=churn.benchmark(last_month.churn_rate),
+        health=TierCounts(**await tier_distribution(session, tenant_id)),
     )
