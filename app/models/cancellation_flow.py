@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Float,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,8 +36,8 @@ class CancellationFlow(Base):
     A flow left ``open`` past ``expires_at`` is abandoned; readers treat it so even before the
     row is rewritten (lazily, see ``app.offers.flows.service``). ``decided_at`` is when it ended
     (``expires_at`` for an abandoned flow). The customer's state, plan and health at the start
-    are kept for analysis; ``applied_event_id``/``applied_event_key`` name the event the
-    decision was recorded with (none for a custom offer or an abandoned flow).
+    are kept for analysis; ``applied_event_ids``/``applied_event_keys`` name the events the
+    decision was recorded with, in order (none for a custom offer or an abandoned flow).
     """
 
     __tablename__ = "cancellation_flows"
@@ -59,8 +61,12 @@ class CancellationFlow(Base):
     accepted_kind: Mapped[str | None] = mapped_column(String(16))
     accepted_params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     cancel_effective_at: Mapped[datetime | None]
-    applied_event_id: Mapped[uuid.UUID | None]
-    applied_event_key: Mapped[str | None] = mapped_column(String(255))
+    applied_event_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid), server_default=text("'{}'")
+    )
+    applied_event_keys: Mapped[list[str]] = mapped_column(
+        ARRAY(String(255)), server_default=text("'{}'")
+    )
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]

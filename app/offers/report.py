@@ -12,11 +12,12 @@ one), as of ``now``:
   (end, end + K]. A kept flow is saved; so is a flow the customer walked away from (abandoned)
   and stayed. This is what the holdout can be compared on: holdout flows show no offer, so
   nothing is ever accepted there, but a holdout customer can still stay.
-* **pending**: the outcome is not known yet: the flow is still open, or it ended less than K
-  days before ``now`` without a decline and the customer has not churned since. A churn inside
-  the window settles a flow at once (not saved); a decline settles it at once (not saved).
-* **resolved** = flows - pending. Rates are over resolved flows, so a young flow is neither
-  counted as lost nor as saved: ``save_rate`` = saved / resolved.
+* **pending**: younger than its keep window: the flow is still open, or it ended less than K
+  days before ``now``, whatever its outcome so far. A decline or an early churn is known at
+  once but a save only after K days; counting the first before the second would bias every
+  rate downwards, so rates wait until a flow's window is over.
+* **resolved** = flows - pending (the flows whose window is over). Rates are over resolved
+  flows: ``save_rate`` = saved / resolved.
 
 Per offer kind, a treatment flow counts once for every kind it *showed*; a holdout flow counts
 once for every kind it *would have shown* (``offers_withheld``): the holdout row of a kind is
@@ -71,8 +72,7 @@ WITH flows AS (
     FROM flows
 ), outcomes AS (
     SELECT judged.*,
-           outcome <> 'declined'
-               AND (ended_at IS NULL OR (NOT churned AND NOT window_over)) AS pending,
+           NOT window_over AS pending,
            outcome <> 'declined' AND ended_at IS NOT NULL AND NOT churned AND window_over
                AS saved,
            outcome = 'accepted' AND NOT churned AND window_over AS kept

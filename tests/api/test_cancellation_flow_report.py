@@ -276,25 +276,34 @@ async def test_report_numbers_match_a_hand_computed_scenario(
     assert [earlier["totals"]["treatment"][k] for k in counts] == [5, 3, 2, 1, 1, 0, 5, 3]
 
 
-async def test_a_churn_inside_the_window_settles_a_young_flow(
+async def test_flows_younger_than_their_keep_window_are_pending_whatever_happened(
     client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection
 ) -> None:
     [custom] = await only_offers(
         client, tenant, {"kind": "custom", "title": "Talk", "priority": 1, "rules": []}
     )
-    await subscribers(client, tenant, "cus_a", "cus_b")
+    await put_settings(client, tenant, 0, keep_days=10)
+    await subscribers(client, tenant, "cus_a", "cus_b", "cus_c", "cus_d")
     now = datetime.now(UTC)
-    for customer_id in ("cus_a", "cus_b"):
-        flow_id = await start_at(conn, tenant, customer_id, now - timedelta(days=3))
-        await accept_at(conn, tenant, flow_id, uuid.UUID(custom), now - timedelta(days=3))
+    flows = {
+        name: await start_at(conn, tenant, name, now - timedelta(days=3))
+        for name in ("cus_a", "cus_b", "cus_c")
+    }
+    await accept_at(conn, tenant, flows["cus_a"], uuid.UUID(custom), now - timedelta(days=3))
+    await accept_at(conn, tenant, flows["cus_b"], uuid.UUID(custom), now - timedelta(days=3))
+    await decline_at(conn, tenant, flows["cus_c"], now - timedelta(days=3))
     await post_batch(
         client,
         tenant.headers,
         [event("cancellation", "cus_b", (now - timedelta(days=1)).isoformat(), reason="other")],
     )
-    totals = (await report(client, tenant.headers, now - timedelta(days=7), now))["totals"]
-    assert (totals["flows"], totals["pending"], totals["resolved"], totals["saved"]) == (2, 1, 1, 0)
-    assert totals["save_rate"] == 0.0
+    # An old one whose window is over: accepted twelve days ago and kept.
+    old = await start_at(conn, tenant, "cus_d", now - timedelta(days=12))
+    await accept_at(conn, tenant, old, uuid.UUID(custom), now - timedelta(days=12, hours=-1))
+    totals = (await report(client, tenant.headers, now - timedelta(days=30), now))["totals"]
+    counts = ("flows", "accepted", "kept", "declined", "pending", "resolved", "saved")
+    assert [totals[k] for k in counts] == [4, 3, 1, 1, 3, 1, 1]
+    assert totals["save_rate"] == 1.0
     assert totals["lift"] is None  # no holdout
 
 

@@ -140,7 +140,7 @@ async def test_accepting_a_pause_pauses_the_customer(
     pause_event = events["items"][0]
     assert pause_event["type"] == "pause" and pause_event["source"] == "flow"
     assert pause_event["idempotency_key"] == f"flow:{flow['flow_id']}:accept"
-    assert pause_event["id"] == decided["event_id"]
+    assert decided["event_ids"] == [pause_event["id"]]
     assert pause_event["properties"]["cancellation_flow_id"] == flow["flow_id"]
 
     [hook] = await completed_webhooks(conn, shop)
@@ -242,7 +242,7 @@ async def test_accepting_a_custom_offer_changes_no_billing_state(
     response = await accept(client, shop, flow["flow_id"], custom["offer_id"])
     assert response.status_code == 200, response.text
     decided = response.json()
-    assert decided["event_id"] is None
+    assert decided["event_ids"] == []
     assert decided["accepted_offer"]["params"] == {"payload": {"action": "feature_request"}}
     after = await customer(client, shop)
     assert {k: v for k, v in after.items() if k != "as_of"} == {
@@ -265,6 +265,7 @@ async def test_accepting_withdraws_a_pending_cancellation(
     flow = await started(client, shop, reason="unused")
     response = await accept(client, shop, flow["flow_id"], offer_of(flow, "pause")["offer_id"])
     assert response.status_code == 200, response.text
+    assert len(response.json()["event_ids"]) == 2  # the withdrawal, then the pause
     state = await customer(client, shop)
     assert state["status"] == "paused" and state["pending_cancellation"] is None
     assert "churned" not in {h["kind"] for h in await status_changes(conn, shop)}

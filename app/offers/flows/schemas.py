@@ -88,8 +88,10 @@ class FlowRead(BaseModel):
     cancel_effective_at: datetime | None = Field(
         description="Declined: when the cancellation takes effect."
     )
-    event_id: uuid.UUID | None = Field(
-        description="The event the decision was recorded with (none for a custom offer)."
+    event_ids: list[uuid.UUID] = Field(
+        description="The events the decision was recorded with, in order, the decision's own "
+        "last (accepting first withdraws a scheduled cancellation, if any); none for a custom "
+        "offer or an abandoned flow."
     )
 
     @classmethod
@@ -122,7 +124,7 @@ class FlowRead(BaseModel):
             else flow.expires_at,
             accepted_offer=accepted,
             cancel_effective_at=flow.cancel_effective_at,
-            event_id=flow.applied_event_id,
+            event_ids=flow.applied_event_ids,
         )
 
 
@@ -161,7 +163,10 @@ class CountsRead(BaseModel):
     kept: int
     declined: int
     abandoned: int
-    pending: int = Field(description="Outcome not known yet (left out of the rates).")
+    pending: int = Field(
+        description="Flows whose keep window (keep_days after they ended) is not over yet; "
+        "left out of the rates."
+    )
     resolved: int = Field(description="flows - pending")
     saved: int
     save_rate: float | None = Field(description="saved / resolved")
@@ -211,8 +216,8 @@ class ReportTotals(CountsRead):
 class FlowReportRead(BaseModel):
     """Outcomes of the flows started in [start, end), as of ``as_of``. Definitions: a flow is
     *saved* when it did not end in a decline and the customer did not churn within keep_days
-    after it ended; *kept* when, in addition, an offer was accepted; *pending* while that is
-    not known yet. Rates are over resolved (not pending) flows."""
+    after it ended; *kept* when, in addition, an offer was accepted; *pending* until keep_days
+    have passed since it ended. Rates are over resolved (not pending) flows."""
 
     start: datetime
     end: datetime

@@ -113,7 +113,7 @@ def completed_payload(flow: CancellationFlow) -> dict[str, Any]:
         "offer": offer,
         "cancel_effective_at": flow.cancel_effective_at,
         "decided_at": flow.decided_at,
-        "event_id": flow.applied_event_id,
+        "event_ids": flow.applied_event_ids,
     }
 
 
@@ -221,6 +221,8 @@ async def start_flow(
         currency=snapshot.currency,
         health_score=health_score,
         health_tier=health_tier,
+        applied_event_ids=[],
+        applied_event_keys=[],
     )
     session.add(flow)
     await session.flush()
@@ -284,10 +286,10 @@ def _decided_conflict(flow: CancellationFlow, status: str, attempted: str) -> Co
 
 async def _record(
     session: AsyncSession, tenant_id: uuid.UUID, bodies: Sequence[dict[str, Any]]
-) -> tuple[uuid.UUID | None, str | None]:
-    """Ingest the decision's events; the id and key of the last one (the decision itself)."""
+) -> tuple[list[uuid.UUID], list[str]]:
+    """Ingest the decision's events; their ids and idempotency keys, in order."""
     if not bodies:
-        return None, None
+        return [], []
     events = [EVENT_ADAPTER.validate_python(body) for body in bodies]
     result = await ingest(session, tenant_id, events, source=EVENT_SOURCE)
     for outcome in result.outcomes:
@@ -297,7 +299,8 @@ async def _record(
             raise Conflict(
                 "An event with this flow's idempotency key already exists with other content."
             )
-    return result.outcomes[-1].id, events[-1].idempotency_key
+    ids = [outcome.id for outcome in result.outcomes if outcome.id is not None]
+    return ids, [event.idempotency_key for event in events if event.idempotency_key is not None]
 
 
 async def accept_offer(
@@ -345,14 +348,14 @@ async def accept_offer(
         )
     except DecisionError as exc:
         raise InvalidInput(str(exc), errors=[{"loc": exc.loc, "msg": str(exc)}]) from None
-    event_id, event_key = await _record(session, tenant_id, application.events)
+    event_ids, event_keys = await _record(session, tenant_id, application.events)
     flow.status = "accepted"
     flow.accepted_offer_id = offer_id
     flow.accepted_kind = shown["kind"]
     flow.accepted_params = application.params
     flow.decided_at = now
-    flow.applied_event_id = event_id
-    flow.applied_event_key = event_key
+    flow.applied_event_ids = event_ids
+    flow.applied_event_keys = event_keys
     await session.flush()
     await enqueue(session, tenant_id, COMPLETED, completed_payload(flow), now=now)
     return flow
@@ -388,12 +391,12 @@ async def decline_flow(
         now=now,
         effective_at=effective_at,
     )
-    event_id, event_key = await _record(session, tenant_id, [body])
+    event_ids, event_keys = await _record(session, tenant_id, [body])
     flow.status = "declined"
     flow.decided_at = now
     flow.cancel_effective_at = effective_at or now
-    flow.applied_event_id = event_id
-    flow.applied_event_key = event_key
+    flow.applied_event_ids = event_ids
+    flow.applied_event_keys = event_keys
     await session.flush()
     await enqueue(session, tenant_id, COMPLETED, completed_payload(flow), now=now)
     return flow
