@@ -23,6 +23,7 @@ from app.metrics.endpoints import router as metrics_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.offers.endpoints import router as offers_router
 from app.offers.endpoints import settings_router as offer_settings_router
+from app.offers.flows.endpoints import router as flows_router
 from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
 from app.plans.endpoints import router as plans_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(plans_router)
     app.include_router(offers_router)
     app.include_router(offer_settings_router)
+    app.include_router(flows_router)
     app.include_router(webhooks_router)
     app.include_router(integrations_router)
     app.include_router(metrics_router)

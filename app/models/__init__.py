@@ -2,6 +2,7 @@
 
 from app.models.api_key import ApiKey
 from app.models.base import Base
+from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
 from app.models.health_score import HealthScore, HealthSnapshot
@@ -21,9 +22,12 @@ __all__ = [
     "CUSTOMER_STATUSES",
     "DELIVERY_STATUSES",
     "EVENT_TYPES",
+    "FLOW_STATUSES",
+    "FLOW_VARIANTS",
     "SEGMENT_TARGETS",
     "ApiKey",
     "Base",
+    "CancellationFlow",
     "Customer",
     "CustomerStatusChange",
     "Event",

@@ -16,7 +16,9 @@ EVENT_TYPES: dict[str, str] = {
     "customer.churned": "A customer's cancellation took effect: customer_id, reason, mrr lost.",
     "customer.reactivated": "A lost customer subscribed again: customer_id, plan, mrr.",
     "cancellation_flow.completed": (
-        "A cancellation flow ended: flow_id, customer_id, reason, outcome, accepted offer."
+        "A cancellation flow ended: flow_id, customer_id, reason, comment, variant, outcome "
+        "(accepted, declined, abandoned), offer (offer_id, kind, title, params applied), "
+        "cancel_effective_at, decided_at, event_id."
     ),
 }
 
