@@ -22,7 +22,9 @@ from app.offers.endpoints import settings_router as offer_settings_router
 from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
 from app.plans.endpoints import router as plans_router
+from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
+from app.ratelimit.middleware import RateLimitMiddleware
 from app.tenants.endpoints import router as api_keys_router
 from app.webhooks.endpoints import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker
@@ -86,8 +88,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(offers_router)
     app.include_router(offer_settings_router)
     app.include_router(webhooks_router)
+    app.include_router(privacy_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.http_metrics,

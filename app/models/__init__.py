@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on ``Base.metadata``."""
 
 from app.models.api_key import ApiKey
+from app.models.audit_log import AuditEntry
 from app.models.base import Base
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
@@ -19,6 +20,7 @@ __all__ = [
     "DELIVERY_STATUSES",
     "EVENT_TYPES",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Customer",
     "CustomerStatusChange",
