@@ -1,5 +1,6 @@
 """GDPR export and erasure, and the audit log that records them without the erased data."""
 
+import asyncio
 import hashlib
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import session_factory
 from app.privacy.tables import customer_tables, unreviewed_json_columns
 from app.webhooks import service as webhooks
-from tests.conftest import TenantInfo, bearer, make_key
+from tests.conftest import Committed, TenantInfo, bearer, make_key
 from tests.factories import at, event, post_batch, subscribe
 
 PROBLEM = "application/problem+json"
@@ -254,3 +255,64 @@ async def test_unknown_customer_is_404_for_export_and_erasure(
         assert response.status_code == 404
         assert response.json()["title"] == "Not found"
     assert (await client.get("/v1/audit-log", headers=tenant.headers)).json()["items"] == []
+
+
+async def test_erasure_racing_ingest_leaves_counters_equal_to_a_recount(
+    committed: Committed,
+) -> None:
+    tenant = await committed.tenant("erase-race")
+    async with committed.client() as client:
+        await post_batch(
+            client,
+            tenant.headers,
+            [event("usage", "cus_race", at(0, i), idempotency_key=f"old-{i}") for i in range(50)],
+        )
+
+        async def ingest(n: int) -> None:
+            await post_batch(
+                client,
+                tenant.headers,
+                [
+                    event("usage", "cus_race", at(1, i), quantity=2, idempotency_key=f"new-{n}-{i}")
+                    for i in range(20)
+                ],
+            )
+
+        erased, *_ = await asyncio.gather(
+            client.delete("/v1/customers/cus_race", headers=tenant.headers),
+            *(ingest(n) for n in range(6)),
+        )
+    assert erased.status_code == 200
+    async with committed.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) AS events, coalesce(sum(quantity), 0) AS quantity"
+                    " FROM events WHERE tenant_id = :t AND customer_id = 'cus_race'"
+                ),
+                {"t": tenant.id},
+            )
+        ).one()
+        customer = (
+            await conn.execute(
+                text(
+                    "SELECT event_count, usage_quantity FROM customers"
+                    " WHERE tenant_id = :t AND customer_id = 'cus_race'"
+                ),
+                {"t": tenant.id},
+            )
+        ).one_or_none()
+        daily = await conn.scalar(
+            text(
+                "SELECT coalesce(sum(quantity), 0) FROM usage_daily"
+                " WHERE tenant_id = :t AND customer_id = 'cus_race'"
+            ),
+            {"t": tenant.id},
+        )
+    assert erased.json()["rows"]["events"] + stored.events == 50 + 6 * 20
+    if stored.events == 0:
+        assert customer is None
+    else:
+        assert customer is not None
+        assert (customer.event_count, customer.usage_quantity) == (stored.events, stored.quantity)
+    assert daily == stored.quantity
