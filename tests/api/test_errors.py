@@ -10,7 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.errors import InvalidInput
 from app.observability import JsonFormatter
+from app.openapi import ValidationIssue
 from tests.api.test_problems import assert_problem
 from tests.conftest import TenantInfo, bearer, make_key
 
@@ -94,3 +96,34 @@ async def test_privacy_endpoint_errors_are_problems_without_internals(
         )
         body = assert_problem(response, 422)
         assert len(body["errors"]) == 2  # type: ignore[arg-type]
+
+
+async def test_validation_issues_always_carry_their_documented_type(app: FastAPI) -> None:
+    async def strict() -> None:
+        raise InvalidInput("no", errors=[{"loc": ["query", "x"], "msg": "bad"}])
+
+    app.add_api_route("/strict", strict)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://holdfast.test"
+    ) as client:
+        body = assert_problem(await client.get("/strict"), 422)
+    assert body["errors"] == [{"type": "value_error", "loc": ["query", "x"], "msg": "bad"}]
+    ValidationIssue.model_validate(body["errors"][0])  # type: ignore[index]
+
+
+async def test_webhook_delivery_cursor_errors_match_the_schema(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    created = await client.post(
+        "/v1/webhooks",
+        json={"url": "https://hooks.example.com/e", "event_types": ["*"]},
+        headers=tenant.headers,
+    )
+    response = await client.get(
+        f"/v1/webhooks/{created.json()['id']}/deliveries",
+        params={"cursor": "bm9wZQ"},
+        headers=tenant.headers,
+    )
+    body = assert_problem(response, 422)
+    for issue in body["errors"]:  # type: ignore[attr-defined]
+        ValidationIssue.model_validate(issue)
