@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import statistics
 import tempfile
@@ -86,6 +87,7 @@ def outage_pg() -> Iterator[Outage]:
         yield asyncio.run(prepare())
     finally:
         pg.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
