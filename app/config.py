@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=30_000, ge=100)
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503s.")
 
+    rate_limit_per_s: float = Field(
+        default=200.0,
+        ge=0,
+        le=1_000_000,
+        description="Requests per second each API key may sustain (per process); 0 disables.",
+    )
+    rate_limit_burst: int = Field(
+        default=400, ge=1, le=1_000_000, description="Requests an API key may send at once."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     rescore_interval_s: float = Field(

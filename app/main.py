@@ -27,7 +27,9 @@ from app.offers.flows.endpoints import router as flows_router
 from app.openapi import Problem, component_schemas
 from app.ops.endpoints import router as ops_router
 from app.plans.endpoints import router as plans_router
+from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
+from app.ratelimit.middleware import RateLimitMiddleware
 from app.tenants.endpoints import router as api_keys_router
 from app.webhooks.endpoints import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker
@@ -104,8 +106,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(webhooks_router)
     app.include_router(integrations_router)
     app.include_router(metrics_router)
+    app.include_router(privacy_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.http_metrics,

@@ -52,7 +52,25 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS.get(code, "Error"),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
+        if code in _HEADERS:
+            out[code]["headers"] = _HEADERS[code]
     return out
+
+
+def _integer_header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": "integer"}}
+
+
+_RETRY_AFTER = _integer_header("Seconds to wait before retrying.")
+_HEADERS: dict[int, dict[str, Any]] = {
+    429: {
+        "Retry-After": _RETRY_AFTER,
+        "RateLimit-Limit": _integer_header("Requests the API key may send at once."),
+        "RateLimit-Remaining": _integer_header("Requests left right now (0 here)."),
+        "RateLimit-Reset": _integer_header("Seconds until the full allowance is back."),
+    },
+    503: {"Retry-After": _RETRY_AFTER},
+}
 
 
 def json_body(component: str) -> dict[str, Any]:

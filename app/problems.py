@@ -159,12 +159,19 @@ async def _holdfast_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers)
     if exc.status == 503:
         headers.setdefault("Retry-After", str(request.app.state.settings.retry_after_s))
+    # The documented issue shape is {loc, msg, type}: a service that forgot ``type`` must not
+    # make the response break the API's own schema.
+    errors = (
+        [{"type": "value_error", **issue} for issue in exc.errors]
+        if exc.errors is not None
+        else None
+    )
     return problem_response(
         exc.status,
         title=exc.title,
         detail=exc.detail,
         slug=exc.slug,
-        errors=exc.errors,
+        errors=errors,
         headers=headers,
         extra=exc.extra,
     )

@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on ``Base.metadata``."""
 
 from app.models.api_key import ApiKey
+from app.models.audit_log import AuditEntry
 from app.models.base import Base
 from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
@@ -26,6 +27,7 @@ __all__ = [
     "FLOW_VARIANTS",
     "SEGMENT_TARGETS",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CancellationFlow",
     "Customer",

@@ -218,7 +218,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "The cursor is not one this API returned.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
+            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
         ) from None
 
 

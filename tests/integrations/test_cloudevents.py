@@ -270,3 +270,31 @@ async def test_auth_scope_and_tenant_isolation(
     assert (await send(client, message, writer)).status_code == 201
     hidden = await client.get("/v1/customers/cus_ce", headers=other_tenant.headers)
     assert hidden.status_code == 404
+
+
+async def test_a_datacontenttype_that_is_not_a_string_is_refused_not_a_500(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    event = {
+        "specversion": "1.0",
+        "id": "0",
+        "source": "0",
+        "type": "com.example.billing.purchase",
+        "subject": "0",
+        "time": "2000-01-01T00:00:00Z",
+        "datacontenttype": [None, None],
+        "data": {},
+    }
+    single = await client.post(
+        "/v1/cloudevents",
+        json=event,
+        headers={**tenant.headers, "content-type": "application/cloudevents+json"},
+    )
+    assert single.status_code == 400, single.text
+    batch = await client.post(
+        "/v1/cloudevents",
+        json=[event],
+        headers={**tenant.headers, "content-type": "application/cloudevents-batch+json"},
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["results"][0]["errors"][0]["loc"] == ["datacontenttype"]

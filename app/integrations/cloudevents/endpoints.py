@@ -79,7 +79,10 @@ def _reject_constant(name: str) -> None:
     "attributes are a 400, invalid data a 422. A batch answers 200 with a result per event, "
     "like `POST /v1/events/batch`.",
     responses={
-        200: {"model": BatchResult, "description": "Duplicate (one event), or batch results"},
+        200: {
+            "model": EventAccepted | BatchResult,
+            "description": "Duplicate (one event), or batch results",
+        },
         **responses(400, 401, 403, 415, 422),
     },
     openapi_extra={

@@ -109,6 +109,10 @@ def from_structured(obj: Any, loc: tuple[str | int, ...] = ()) -> CloudEvent:
     if not isinstance(obj, Mapping):
         raise MappingError(loc, "a CloudEvent must be a JSON object")
     attributes = {k: v for k, v in obj.items() if k not in {"data", "data_base64"}}
+    if attributes.get("datacontenttype") is not None and not isinstance(
+        attributes["datacontenttype"], str
+    ):
+        raise MappingError((*loc, "datacontenttype"), "must be a media type string")
     if "data" in obj:
         data = obj["data"]
         media = media_type(attributes.get("datacontenttype"))

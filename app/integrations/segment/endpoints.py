@@ -20,6 +20,10 @@ from app.integrations.segment.schemas import (
 from app.openapi import ValidationIssue, responses
 from app.tenants.auth import Admin, Principal
 
+# Segment bounds a batch by size (500 KB); this bounds the count too (no real message is
+# smaller than about 100 bytes).
+MAX_BATCH_MESSAGES = 5000
+
 # Segment's clients post to <host>/v1/batch: configured with host <holdfast>/segment they reach
 # these routes unchanged.
 tracking = APIRouter(prefix="/segment/v1", tags=["segment"])
@@ -85,12 +89,12 @@ def _ack(result: service.SegmentResult) -> SegmentAck:
             "type": "object",
             "required": ["batch"],
             "properties": {
-                "batch": {"type": "array", "items": _MESSAGE},
+                "batch": {"type": "array", "items": _MESSAGE, "maxItems": MAX_BATCH_MESSAGES},
                 "sentAt": {
                     "description": "When the client sent the batch (ISO 8601); corrects "
                     "originalTimestamp for the client's clock. An unusable value is ignored."
                 },
-                "writeKey": {"type": "string"},
+                "writeKey": {"type": "string", "maxLength": 200},
             },
         }
     ),
@@ -100,6 +104,8 @@ async def segment_batch(request: Request, session: Session) -> SegmentAck:
     batch = body.get("batch")
     if not isinstance(batch, list):
         raise BadRequest("The body needs a `batch` array of messages.")
+    if len(batch) > MAX_BATCH_MESSAGES:
+        raise BadRequest(f"A batch holds at most {MAX_BATCH_MESSAGES} messages.")
     result = await service.receive(session, principal.tenant_id, batch, sent_at=body.get("sentAt"))
     return _ack(result)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 
 from app.db import Session
 from app.integrations.stripe import service
@@ -84,7 +84,7 @@ async def get_stripe_settings(
     },
 )
 async def receive_stripe_webhook(
-    tenant_id: str,
+    tenant_id: Annotated[str, Path(max_length=64)],
     request: Request,
     session: Session,
     stripe_signature: Annotated[str | None, Header(max_length=4096)] = None,

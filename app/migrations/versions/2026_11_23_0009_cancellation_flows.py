@@ -1,7 +1,7 @@
 """cancellation flows
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0009
+Revises: 0007
 Create Date: 2026-11-23 08:55:46.818940+00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

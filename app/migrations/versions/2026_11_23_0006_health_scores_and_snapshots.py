@@ -1,7 +1,7 @@
 """health scores and snapshots
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-23 08:39:56.946817+00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0006"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

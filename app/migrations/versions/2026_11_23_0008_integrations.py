@@ -1,6 +1,6 @@
 """integrations
 
-Revision ID: 0007
+Revision ID: 0008
 Revises: 0002
 Create Date: 2026-11-23 08:37:49.880064+00:00
 """
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0010"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """plans, offers and offer settings
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0002
 Create Date: 2026-11-23 08:29:11.844223+00:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,6 +1,6 @@
 """webhook endpoints and deliveries
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0002
 Create Date: 2026-11-23 08:28:08.887149+00:00
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
