@@ -25,7 +25,7 @@ from app.health import repository
 from app.health.model import MODEL_REVISION, HealthInputs, HealthResult, score_customer
 from app.health.service import current_settings
 from app.health.settings import HealthSettings
-from app.webhooks.service import enqueue
+from app.webhooks.service import enqueue_many
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ async def rescore(
         return outcome
     previous = await repository.stored_scores(session, tenant_id, list(scored))
     rows = []
+    announcements: list[tuple[str, dict[str, Any]]] = []
     for customer_id, s in scored.items():
         r = s.result
         rows.append(
@@ -188,68 +189,69 @@ async def rescore(
         old_tier, old_status = previous.get(customer_id, (None, "lead"))
         if old_tier is not None and r.tier is not None and old_tier != r.tier:
             outcome.tier_changes += 1
-            await enqueue(
-                session,
-                tenant_id,
-                "health.tier_changed",
-                {
-                    "customer_id": customer_id,
-                    "old_tier": old_tier,
-                    "new_tier": r.tier,
-                    "score": r.score,
-                    "summary": r.summary,
-                    "top_factors": top_factors(r),
-                },
-                now=now,
+            announcements.append(
+                (
+                    "health.tier_changed",
+                    {
+                        "customer_id": customer_id,
+                        "old_tier": old_tier,
+                        "new_tier": r.tier,
+                        "score": r.score,
+                        "summary": r.summary,
+                        "top_factors": top_factors(r),
+                    },
+                )
             )
         if s.status == "cancelled" and old_status != "cancelled":
             outcome.churned.append(customer_id)
         elif old_status == "cancelled" and s.status in ("active", "paused"):
             outcome.reactivated.append(customer_id)
     await repository.save_scores(session, tenant_id, rows)
-    await _announce_status_changes(session, tenant_id, outcome, now)
+    announcements += await _status_announcements(session, tenant_id, outcome, now)
+    if announcements:
+        await enqueue_many(session, tenant_id, announcements, now=now)
     return outcome
 
 
-async def _announce_status_changes(
+async def _status_announcements(
     session: AsyncSession, tenant_id: uuid.UUID, outcome: RescoreOutcome, now: datetime
-) -> None:
+) -> list[tuple[str, dict[str, Any]]]:
     if not outcome.churned and not outcome.reactivated:
-        return
+        return []
     rows = {
         row["customer_id"]: row
         for row in await repository.customer_rows(
             session, tenant_id, outcome.churned + outcome.reactivated
         )
     }
+    out: list[tuple[str, dict[str, Any]]] = []
     for customer_id in outcome.churned:
         state = project(lifecycle_from_row(rows[customer_id]), now)
-        await enqueue(
-            session,
-            tenant_id,
-            "customer.churned",
-            {
-                "customer_id": customer_id,
-                "cancelled_at": state.cancelled_at,
-                "reason": state.cancel_reason,
-                "plan": state.plan,
-                "mrr_lost": state.plan_mrr,
-                "currency": state.currency,
-            },
-            now=now,
+        out.append(
+            (
+                "customer.churned",
+                {
+                    "customer_id": customer_id,
+                    "cancelled_at": state.cancelled_at,
+                    "reason": state.cancel_reason,
+                    "plan": state.plan,
+                    "mrr_lost": state.plan_mrr,
+                    "currency": state.currency,
+                },
+            )
         )
     for customer_id in outcome.reactivated:
         state = project(lifecycle_from_row(rows[customer_id]), now)
-        await enqueue(
-            session,
-            tenant_id,
-            "customer.reactivated",
-            {
-                "customer_id": customer_id,
-                "reactivated_at": state.reactivated_at,
-                "plan": state.plan,
-                "mrr": state.mrr,
-                "currency": state.currency,
-            },
-            now=now,
+        out.append(
+            (
+                "customer.reactivated",
+                {
+                    "customer_id": customer_id,
+                    "reactivated_at": state.reactivated_at,
+                    "plan": state.plan,
+                    "mrr": state.mrr,
+                    "currency": state.currency,
+                },
+            )
         )
+    return out

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver_connection
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.events import WILDCARD
 
@@ -276,4 +277,37 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
             }
             for o in outcomes
         ],
+    )
+
+
+_INSERT_MANY = """
+INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type, payload, status,
+                                attempts, next_attempt_at, created_at)
+SELECT e.tenant_id, gen_random_uuid(), e.id, u.event_id, u.event_type, u.payload, 'pending', 0,
+       $2, $2
+FROM unnest($3::uuid[], $4::text[], $5::jsonb[]) AS u(event_id, event_type, payload)
+JOIN webhook_endpoints e
+  ON e.tenant_id = $1 AND e.active AND e.deleted_at IS NULL
+ AND e.event_types && ARRAY[u.event_type, '*']::varchar(64)[]
+"""
+
+
+async def insert_many_for_subscribers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: Sequence[tuple[uuid.UUID, str, str]],
+    now: datetime,
+) -> None:
+    """Like :func:`insert_for_subscribers` for many ``(event_id, event_type, payload JSON)`` at
+    once, in one statement."""
+    if not events:
+        return
+    conn = await driver_connection(session)
+    await conn.execute(
+        _INSERT_MANY,
+        tenant_id,
+        now,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
     )
