@@ -34,24 +34,40 @@ CHARTS = ("churn", "mrr", "tiersNow", "tiersTrend", "reasons")
 TIMEOUT_MS = 20_000
 
 
-def _browser_missing() -> str | None:
+def browser_missing(chromium: Path = CHROMIUM) -> str | None:
+    """Why the browser tests cannot run here, or None."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "playwright is not installed (pip install -e '.[dev]')"
-    if not CHROMIUM.exists():
-        return f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if not chromium.exists():
+        return f"Debian's chromium is not installed at {chromium} (apt-get install chromium)"
     return None
+
+
+def require_browser(missing: str | None, required: bool) -> None:
+    """Skip with the reason, or fail when the browser is required (CI)."""
+    if missing is None:
+        return
+    if required:
+        pytest.fail(f"HOLDFAST_REQUIRE_BROWSER=1 but {missing}")
+    pytest.skip(missing)
 
 
 @pytest.fixture(scope="module")
 def browser_available() -> None:
-    missing = _browser_missing()
-    if missing is None:
-        return
-    if os.environ.get("HOLDFAST_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"HOLDFAST_REQUIRE_BROWSER=1 but {missing}")
-    pytest.skip(missing)
+    require_browser(browser_missing(), os.environ.get("HOLDFAST_REQUIRE_BROWSER") == "1")
+
+
+def test_without_chromium_the_browser_tests_skip_unless_required(tmp_path: Path) -> None:
+    missing = browser_missing(tmp_path / "no-chromium")
+    assert missing is not None
+    assert "chromium" in missing or "playwright" in missing
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install chromium|playwright"):
+        require_browser(missing, required=False)
+    with pytest.raises(pytest.fail.Exception, match="HOLDFAST_REQUIRE_BROWSER=1"):
+        require_browser(missing, required=True)
+    require_browser(None, required=True)
 
 
 @dataclass
