@@ -4,7 +4,7 @@
 // Every chart is registered in window.holdfastCharts by name, so that tests (and curious
 // people in the console) can see what was drawn.
 
-import { h, table } from "./dom.js";
+import { h, scrollable, table } from "./dom.js";
 
 export const charts = {};
 window.holdfastCharts = charts;
@@ -77,7 +77,7 @@ export function drawChart(parent, { name, label, config, data, size = "medium" }
           "details",
           { class: "chart-data" },
           h("summary", {}, "Data table"),
-          h("div", { class: "scroll-x" }, table({ ...data, captionHidden: false })),
+          scrollable(data.caption, table({ ...data, captionHidden: false })),
         )
       : null,
   );

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { COLORS, drawChart, referenceLine } from "./charts.js";
-import { clear, h, message, panelBody, table } from "./dom.js";
+import { clear, h, message, panelBody, scrollable, table } from "./dom.js";
 import * as fmt from "./format.js";
 import { change, tierBadge } from "./overview.js";
 
@@ -180,9 +180,8 @@ function renderFactors(health) {
       },
     });
     body.append(
-      h(
-        "div",
-        { class: "scroll-x" },
+      scrollable(
+        "Factors",
         table({
           caption: "Factors, biggest drag first",
           className: "data factors",

@@ -47,6 +47,11 @@ export function message(text, kind = "") {
   return h("p", { class: `notice ${kind}`.trim(), role: kind === "error" ? "alert" : null }, text);
 }
 
+/** A horizontally scrollable box for a wide table; focusable, so keyboard users can scroll it. */
+export function scrollable(label, child) {
+  return h("div", { class: "scroll-x", tabindex: 0, role: "region", "aria-label": label }, child);
+}
+
 /** A table with a caption, column headers and rows of cells (strings, numbers or nodes). */
 export function table({ caption, columns, rows, className = "data", captionHidden = false }) {
   return h(

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { COLORS, TIER_COLORS, drawChart, referenceLine } from "./charts.js";
-import { clear, h, message, panelBody, table } from "./dom.js";
+import { clear, h, message, panelBody, scrollable, table } from "./dom.js";
 import * as fmt from "./format.js";
 
 const BENCHMARKS = {
@@ -603,7 +603,8 @@ function renderCohorts(matrix) {
     h("option", { value: "customer_retention" }, "Customers retained"),
     h("option", { value: "revenue_retention" }, "Revenue retained"),
   );
-  const holder = h("div", { class: "scroll-x", id: "cohort-table" });
+  const holder = scrollable("Cohort retention table", null);
+  holder.id = "cohort-table";
   const draw = () => {
     const measure = select.value;
     const grid = table({
@@ -677,9 +678,8 @@ async function loadRiskPage() {
     body.append(message("No customer matches these filters.", "muted"));
   } else {
     body.append(
-      h(
-        "div",
-        { class: "scroll-x" },
+      scrollable(
+        "Table of customers needing attention",
         table({
           caption: `Customers by health score, lowest first (page ${state.page + 1})`,
           captionHidden: true,
@@ -802,9 +802,8 @@ function renderOffers(report) {
         `Save rate with offers ${rateText(totals.treatment.save_rate)}, in the holdout ` +
         `${rateText(totals.holdout.save_rate)}; lift ${liftText(totals.lift)}.`,
     ),
-    h(
-      "div",
-      { class: "scroll-x" },
+    scrollable(
+      "Save rates",
       table({
         caption: "Save rates by offer kind, reason and variant",
         className: "data",
