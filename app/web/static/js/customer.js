@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { COLORS, drawChart, referenceLine } from "./charts.js";
 import { clear, h, message, panelBody, scrollable, table } from "./dom.js";
 import * as fmt from "./format.js";
-import { change, tierBadge } from "./overview.js";
+import { change, tierBadge } from "./tables.js";
 
 const TIMELINE_PAGE = 25;
 const PANELS = ["state", "score", "factors", "history", "timeline"];
