@@ -38,11 +38,23 @@ DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
+class FlowAction:
+    """A customer starting a cancellation flow at ``at`` and then accepting the first offer,
+    declining every offer, or walking away (``abandon``)."""
+
+    customer: str
+    at: datetime
+    reason: str
+    decision: str
+
+
+@dataclass(frozen=True)
 class DemoHistory:
     events: list[dict[str, Any]]
     customers: int
     start: datetime
     end: datetime
+    flows: list[FlowAction]
 
 
 def _iso(moment: datetime) -> str:
@@ -50,10 +62,12 @@ def _iso(moment: datetime) -> str:
 
 
 class _Writer:
-    def __init__(self, seed: int, end: datetime) -> None:
+    def __init__(self, seed: int, end: datetime, flows: bool) -> None:
         self.seed = seed
         self.end = end
+        self.with_flows = flows
         self.events: list[dict[str, Any]] = []
+        self.flows: list[FlowAction] = []
 
     def add(self, customer: str, kind: str, at: datetime, **fields: Any) -> None:
         if at >= self.end:
@@ -71,14 +85,25 @@ class _Writer:
 
 
 def generate(
-    customers: int = 2000, *, months: int = 12, seed: int = 1, end: datetime | None = None
+    customers: int = 2000,
+    *,
+    months: int = 12,
+    seed: int = 1,
+    end: datetime | None = None,
+    flows: bool = False,
 ) -> DemoHistory:
     """``customers`` signing up over ``months`` months that end at ``end`` (default: the start
-    of the current UTC hour), with daily usage events on active days."""
+    of the current UTC hour), with daily usage events on active days.
+
+    With ``flows``, half of the fading customers go through a cancellation flow instead of
+    cancelling directly: they accept an offer (35%, and stay), decline (55%: the flow records
+    their cancellation) or walk away (10%, and stay). Those choices come from a random stream
+    of their own, so the rest of the history is the same with or without flows.
+    """
     rnd = random.Random(seed)
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=30 * months)
-    w = _Writer(seed, end)
+    w = _Writer(seed, end, flows)
     for n in range(customers):
         customer = f"cus_{seed}_{n:05d}"
         # Sign-ups spread over the period, a little denser recently (the business grows).
@@ -90,7 +115,8 @@ def generate(
         story = rnd.choices(("steady", "fading", "payment", "pauser"), (0.55, 0.27, 0.10, 0.08))[0]
         _customer(w, rnd, customer, signup, story)
     w.events.sort(key=lambda e: (e["occurred_at"], e["idempotency_key"]))
-    return DemoHistory(events=w.events, customers=customers, start=start, end=end)
+    w.flows.sort(key=lambda f: (f.at, f.customer))
+    return DemoHistory(events=w.events, customers=customers, start=start, end=end, flows=w.flows)
 
 
 def _customer(w: _Writer, rnd: random.Random, customer: str, signup: datetime, story: str) -> None:
@@ -161,9 +187,19 @@ def _customer(w: _Writer, rnd: random.Random, customer: str, signup: datetime, s
             w.add(customer, "purchase", renew, amount=price, currency="USD", mrr=price)
         renew += timedelta(days=30)
 
+    flow: FlowAction | None = None
+    if story == "fading" and churn_at is not None and w.with_flows and churn_at < w.end:
+        own = random.Random(f"{w.seed}:{customer}:flow")
+        if own.random() < 0.5:
+            decision = own.choices(("accept", "decline", "abandon"), (0.35, 0.55, 0.10))[0]
+            flow = FlowAction(customer, churn_at - timedelta(hours=2), "", decision)
     if story == "fading" and churn_at is not None:
         reason = rnd.choices(FADING_REASONS, FADING_REASON_WEIGHTS)[0]
-        if rnd.random() < 0.6:
+        if flow is not None:
+            # The flow replaces the cancellation: a decline records it, anything else saves.
+            w.flows.append(FlowAction(flow.customer, flow.at, reason, flow.decision))
+            rnd.random()  # the draw the cancellation below would have made
+        elif rnd.random() < 0.6:
             # Cancel at period end (the usual way): requested during the last paid month.
             w.add(
                 customer,
@@ -212,5 +248,31 @@ def _customer(w: _Writer, rnd: random.Random, customer: str, signup: datetime, s
                 day + timedelta(hours=rnd.randrange(7, 22)),
                 quantity=quantity,
                 feature=rnd.choice(("reports", "export", "search", "dashboard")),
+            )
+        day += DAY
+
+    if flow is not None and flow.decision != "decline":
+        _saved(w, customer, flow.at, price, intensity * 0.6, active_share)
+
+
+def _saved(
+    w: _Writer, customer: str, since: datetime, price: int, level: float, share: float
+) -> None:
+    """A fading customer kept by a flow: usage comes back (at a lower level) and the monthly
+    payments go on (without ``mrr``: the price is whatever the accepted offer made it)."""
+    own = random.Random(f"{w.seed}:{customer}:saved")
+    renew = since + timedelta(days=30)
+    while renew < w.end:
+        w.add(customer, "purchase", renew, amount=price, currency="USD")
+        renew += timedelta(days=30)
+    day = since.replace(hour=0, minute=0, second=0, microsecond=0) + 2 * DAY
+    while day < w.end:
+        if own.random() < share * (0.5 if day.weekday() >= 5 else 1.0):
+            w.add(
+                customer,
+                "usage",
+                day + timedelta(hours=own.randrange(7, 22)),
+                quantity=max(1, round(own.gauss(level, level / 3))),
+                feature="reports",
             )
         day += DAY

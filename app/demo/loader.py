@@ -8,16 +8,18 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from app.db import Database
-from app.demo.generator import PLANS, generate
+from app.demo.generator import PLANS, FlowAction, generate
+from app.errors import HoldfastError
 from app.events.schemas import EVENT_ADAPTER
 from app.events.service import ingest
 from app.health.jobs import backfill_snapshots, rescore_tenant
-from app.models import Tenant
+from app.models import CancellationFlow, Tenant
+from app.offers.flows import service as flow_service
 from app.plans.schemas import PlanPut
 from app.plans.service import put_plan
 from app.tenants.service import create_api_key, create_tenant
@@ -35,6 +37,54 @@ class DemoResult:
     accepted: int
     duplicates: int
     seconds: float
+
+
+def _iso_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _run_flow(database: Database, tenant_id: uuid.UUID, action: FlowAction) -> None:
+    """Replay one customer's cancellation flow at its moment in the history. A flow that cannot
+    start (the customer is not a subscriber then) or was already replayed is skipped."""
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            replayed = await session.scalar(
+                select(CancellationFlow.id).where(
+                    CancellationFlow.tenant_id == tenant_id,
+                    CancellationFlow.customer_id == action.customer,
+                    CancellationFlow.created_at == action.at,
+                )
+            )
+            if replayed is not None:
+                return
+            started = await flow_service.start_flow(
+                session,
+                tenant_id,
+                action.customer,
+                reason=action.reason,
+                comment=None,
+                now=action.at,
+            )
+        flow = started.flow
+        if flow.status != "open" or action.decision == "abandon":
+            return
+        decided_at = action.at + timedelta(minutes=7)
+        async with database.sessionmaker() as session, session.begin():
+            if action.decision == "accept" and flow.offers_shown:
+                await flow_service.accept_offer(
+                    session,
+                    tenant_id,
+                    flow.id,
+                    offer_id=uuid.UUID(flow.offers_shown[0]["offer_id"]),
+                    months=None,
+                    now=decided_at,
+                )
+            elif action.decision == "decline":
+                await flow_service.decline_flow(
+                    session, tenant_id, flow.id, effective_at=None, now=decided_at
+                )
+    except HoldfastError:
+        return
 
 
 def progress_bar(
@@ -84,17 +134,34 @@ async def load_demo(
 
     # Whole days: the same seed gives the same history all day long.
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    history = generate(customers, months=months, seed=seed, end=end)
+    history = generate(customers, months=months, seed=seed, end=end, flows=True)
     total = len(history.events)
     accepted = duplicates = 0
-    for i in range(0, total, BATCH):
-        events = [EVENT_ADAPTER.validate_python(e) for e in history.events[i : i + BATCH]]
-        async with database.sessionmaker() as session, session.begin():
-            result = await ingest(session, tenant_id, events, source="demo")
-        accepted += sum(o.status == "accepted" for o in result.outcomes)
-        duplicates += sum(o.status == "duplicate" for o in result.outcomes)
-        report(min(i + BATCH, total), total, "events")
+    flows = list(history.flows)
+    done = 0
+    while done < total:
+        # Events up to the next flow (at most a batch), then that flow: a flow sees the
+        # customer exactly as the history had it at that moment.
+        limit = min(done + BATCH, total)
+        if flows:
+            upto = _iso_key(flows[0].at)
+            while limit > done and history.events[limit - 1]["occurred_at"] > upto:
+                limit -= 1
+        if limit > done:
+            events = [EVENT_ADAPTER.validate_python(e) for e in history.events[done:limit]]
+            async with database.sessionmaker() as session, session.begin():
+                result = await ingest(session, tenant_id, events, source="demo")
+            accepted += sum(o.status == "accepted" for o in result.outcomes)
+            duplicates += sum(o.status == "duplicate" for o in result.outcomes)
+            done = limit
+            report(done, total, "events")
+        while flows and (
+            done == total or history.events[done]["occurred_at"] > _iso_key(flows[0].at)
+        ):
+            await _run_flow(database, tenant_id, flows.pop(0))
 
+    async with database.sessionmaker() as session, session.begin():
+        await flow_service.expire_overdue_flows(session, tenant_id)
     steps = 13
     report(0, steps, "health history")
     await backfill_snapshots(database, tenant_id, days=7 * steps, step_days=7)

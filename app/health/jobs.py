@@ -17,6 +17,7 @@ from sqlalchemy import text
 from app.db import Database
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
+from app.offers.flows.service import expire_overdue_flows
 
 logger = logging.getLogger("holdfast.health")
 
@@ -30,6 +31,7 @@ class RescoreReport:
     tier_changes: int = 0
     churned: int = 0
     reactivated: int = 0
+    flows_abandoned: int = 0
     seconds: float = 0.0
 
 
@@ -79,6 +81,10 @@ async def rescore_all(
     report = RescoreReport(tenants=len(tenants))
     for tenant_id in tenants:
         await rescore_tenant(database, tenant_id, now=now, chunk=chunk, report=report)
+        # Flows nobody decided within 24 h are abandoned by the clock alone: record it (and
+        # announce it) here too, not only when someone next reads or starts a flow.
+        async with database.sessionmaker() as session, session.begin():
+            report.flows_abandoned += await expire_overdue_flows(session, tenant_id, now=now)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -81,8 +81,11 @@ _CANCELLATIONS = f"""Cancellations that took effect in `[start, end)`, by reason
 first: how many and the MRR they took away (the MRR just before each cancellation, so a
 cancellation while paused loses 0). A customer who cancels twice counts twice.
 
-Cancellation flows (`flows_started`, `saved`, `save_rate`, `by_offer_kind`, and per reason) are
-reported in this shape once flows exist; until then they are 0, null and empty.
+Cancellation flows started in the range: `flows_started`, `saved` (not declined, and no churn
+within the tenant's `keep_days` after the flow ended), `save_rate` over flows whose keep window
+is over, and the `lift` of offers over the holdout with a 95% interval (percentage points).
+`by_offer_kind` breaks them down by offer kind, reason and variant (treatment / holdout): flows,
+accepted, kept, saved, save rate and lift over the holdout of the same kind and reason.
 {_COMMON}"""
 
 _SUMMARY = f"""The tenant now (or at `as_of`): customers by status from each customer's latest

@@ -197,16 +197,33 @@ class ReasonRead(BaseModel):
     reason: str | None = Field(description="Cancellation reason; null when none was given.")
     cancellations: int
     mrr_lost: int = Field(description="MRR the cancellations took away (minor units).")
-    flows_started: int = 0
-    saved: int = 0
-    save_rate: float | None = None
+
+
+class LiftPoints(BaseModel):
+    """Treatment save rate minus holdout save rate, in percentage points, with its 95%
+    confidence interval (Newcombe's hybrid score method)."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    significant: bool = Field(description="The interval excludes 0.")
 
 
 class OfferKindRead(BaseModel):
-    offer_kind: str
+    """Flows of one offer kind (null: flows that showed no offer), reason and variant."""
+
+    offer_kind: str | None
+    reason: str
+    variant: str = Field(description="treatment (offers shown) or holdout (offers withheld).")
     flows: int
-    saved: int
-    save_rate: float | None
+    accepted: int
+    kept: int = Field(description="Accepted, and the customer did not churn within keep_days.")
+    saved: int = Field(description="Not declined, and no churn within keep_days.")
+    pending: int = Field(description="Keep window not over yet; left out of the rates.")
+    save_rate: float | None = Field(description="saved / (flows - pending) x 100.")
+    lift: LiftPoints | None = Field(
+        description="Treatment rows: save rate over the holdout of the same kind and reason."
+    )
 
 
 class CancellationsRead(BaseModel):
@@ -219,8 +236,17 @@ class CancellationsRead(BaseModel):
     mrr_lost: int
     by_reason: list[ReasonRead]
     flows_started: int = Field(description="Cancellation flows started in the range.")
-    saved: int = Field(description="Flows that ended with an accepted offer.")
-    save_rate: float | None = Field(description="saved / flows_started x 100. " + _PERCENT)
+    saved: int = Field(
+        description="Flows not declined whose customer did not churn within keep_days after."
+    )
+    pending: int = Field(description="Flows whose keep window is not over yet.")
+    save_rate: float | None = Field(
+        description="saved / (flows_started - pending) x 100. " + _PERCENT
+    )
+    keep_days: int = Field(description="The tenant's keep window (offer settings).")
+    lift: LiftPoints | None = Field(
+        description="All treatment flows over all holdout flows; null without a holdout."
+    )
     by_offer_kind: list[OfferKindRead]
 
 

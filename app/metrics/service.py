@@ -23,11 +23,15 @@ from app.metrics.schemas import (
     CohortQuery,
     CohortRead,
     CustomerCounts,
+    LiftPoints,
+    OfferKindRead,
     ReasonRead,
     SummaryQuery,
     SummaryRead,
     TierCounts,
 )
+from app.offers.report import flow_report
+from app.offers.stats import Lift
 
 
 def _now() -> datetime:
@@ -134,8 +138,7 @@ async def cancellations(
         as_of=as_of,
         currency=query.currency,
     )
-    # Cancellation flows do not exist yet: their figures are zero and the lists empty, in the
-    # shape the flows will fill.
+    flows = await flow_report(session, tenant_id, query.start, query.end, now=as_of)
     return CancellationsRead(
         currency=report.currency,
         other_currencies=report.other_currencies,
@@ -148,10 +151,38 @@ async def cancellations(
             ReasonRead(reason=r.reason, cancellations=r.cancellations, mrr_lost=r.mrr_lost)
             for r in report.by_reason
         ],
-        flows_started=0,
-        saved=0,
-        save_rate=churn.percentage(0, 0),
-        by_offer_kind=[],
+        flows_started=flows.total.flows,
+        saved=flows.total.saved,
+        pending=flows.total.pending,
+        save_rate=churn.percentage(flows.total.saved, flows.total.resolved),
+        keep_days=flows.keep_days,
+        lift=_points(flows.lift),
+        by_offer_kind=[
+            OfferKindRead(
+                offer_kind=row.kind,
+                reason=row.reason,
+                variant=row.variant,
+                flows=row.counts.flows,
+                accepted=row.counts.accepted,
+                kept=row.counts.kept,
+                saved=row.counts.saved,
+                pending=row.counts.pending,
+                save_rate=churn.percentage(row.counts.saved, row.counts.resolved),
+                lift=_points(row.lift),
+            )
+            for row in flows.rows
+        ],
+    )
+
+
+def _points(lift: Lift | None) -> LiftPoints | None:
+    if lift is None:
+        return None
+    return LiftPoints(
+        difference=lift.difference * 100,
+        ci_low=lift.low * 100,
+        ci_high=lift.high * 100,
+        significant=lift.significant,
     )
 
 

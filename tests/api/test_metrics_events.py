@@ -117,3 +117,57 @@ async def test_summary_counts_health_tiers_of_subscribers(
     summary = (await client.get("/v1/metrics/summary", headers=tenant.headers)).json()
     assert sum(summary["health"].values()) == 2
     assert summary["customers"] == {"lead": 1, "active": 2, "paused": 0, "cancelled": 1}
+
+
+async def test_cancellations_report_includes_cancellation_flows(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    await post_batch(
+        client,
+        tenant.headers,
+        [subscribe(c, (now - timedelta(days=90)).isoformat()) for c in ("stays", "leaves")],
+    )
+    outcomes = {}
+    for customer, decision in (("stays", "accept"), ("leaves", "decline")):
+        flow = (
+            await client.post(
+                f"/v1/customers/{customer}/cancellation-flows",
+                json={"reason": "unused"},
+                headers=tenant.headers,
+            )
+        ).json()
+        body = {"offer_id": flow["offers"][0]["offer_id"]} if decision == "accept" else {}
+        response = await client.post(
+            f"/v1/cancellation-flows/{flow['flow_id']}/{decision}",
+            json=body,
+            headers=tenant.headers,
+        )
+        assert response.status_code == 200, response.text
+        outcomes[customer] = flow["offers"][0]["kind"]
+    window = {
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": (now + timedelta(days=1)).isoformat(),
+    }
+    today = (
+        await client.get("/v1/metrics/cancellations", params=window, headers=tenant.headers)
+    ).json()
+    assert (today["flows_started"], today["pending"], today["save_rate"]) == (2, 2, None)
+    later = (
+        await client.get(
+            "/v1/metrics/cancellations",
+            params={**window, "as_of": (now + timedelta(days=40)).isoformat()},
+            headers=tenant.headers,
+        )
+    ).json()
+    assert (later["flows_started"], later["saved"], later["pending"], later["save_rate"]) == (
+        2,
+        1,
+        0,
+        50.0,
+    )
+    shown = {row["offer_kind"] for row in later["by_offer_kind"]}
+    assert outcomes["stays"] in shown
+    assert all(row["variant"] == "treatment" for row in later["by_offer_kind"])

@@ -28,7 +28,7 @@ async def test_demo_loads_once_and_prints_keys(database_url: str, engine: AsyncE
     env = clean_env(DATABASE_URL=database_url)
     try:
         first = run_cli(
-            "demo", "--customers", "40", "--months", "3", "--seed", "5", env=env, timeout=300
+            "demo", "--customers", "150", "--months", "6", "--seed", "5", env=env, timeout=300
         )
         assert first.returncode == 0, first.stderr
         assert "/dashboard" in first.stdout
@@ -38,10 +38,10 @@ async def test_demo_loads_once_and_prints_keys(database_url: str, engine: AsyncE
         assert "events" in first.stderr  # the progress bar
 
         again = run_cli(
-            "demo", "--customers", "40", "--months", "3", "--seed", "5", env=env, timeout=300
+            "demo", "--customers", "150", "--months", "6", "--seed", "5", env=env, timeout=300
         )
         assert again.returncode == 0, again.stderr
-        assert f"(0 new, {loaded} already loaded)" in again.stdout
+        assert f"(0 new, {loaded} already loaded)" in again.stdout  # flows are not replayed either
         async with engine.connect() as conn:
             tenants = await conn.scalar(
                 text("SELECT count(*) FROM tenants WHERE name = 'Holdfast demo'")
@@ -65,7 +65,25 @@ async def test_demo_loads_once_and_prints_keys(database_url: str, engine: AsyncE
                     " WHERE t.name = 'Holdfast demo'"
                 )
             )
-        assert (tenants, events, plans) == (1, loaded, 3)
+            flows = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT status, count(*) FROM cancellation_flows f"
+                            " JOIN tenants t ON t.id = f.tenant_id"
+                            " WHERE t.name = 'Holdfast demo' GROUP BY status"
+                        )
+                    )
+                ).all()
+            )
+            from_flows = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM events e JOIN tenants t ON t.id = e.tenant_id"
+                    " WHERE t.name = 'Holdfast demo' AND e.source = 'flow'"
+                )
+            )
+        assert (tenants, events - from_flows, plans) == (1, loaded, 3)
+        assert flows.get("accepted", 0) >= 1 and flows.get("declined", 0) >= 1, flows
         assert snapshot_days >= 10  # the health history starts where the events do
     finally:
         async with engine.begin() as conn:
