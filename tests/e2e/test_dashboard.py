@@ -8,6 +8,7 @@ docs/dashboard.png for the README.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -250,7 +251,21 @@ def test_sign_in_and_every_panel_renders_with_data(demo: Demo, tab: Tab) -> None
     badge = {"healthy": "Healthy", "watch": "Watch", "needs_attention": "Needs attention"}
     assert badge[summary["benchmark"]] in page.locator("#kpi-churn .kpi-badge").inner_text()
     assert "%" in page.locator("#kpi-nrr .kpi-value").inner_text()
-    assert "no cancellation flows" in kpis.inner_text()
+    # The save rate of the flows the demo replays: offers shown, keep window over.
+    flows = demo.api(
+        "GET",
+        "/v1/cancellation-flows/report",
+        demo.read_key,
+        params={
+            "start": (datetime.now(UTC) - timedelta(days=365)).isoformat(),
+            "end": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+        },
+    )
+    treatment = flows["totals"]["treatment"]
+    assert treatment["resolved"] > 0
+    save_rate = kpis.locator("#kpi-save-rate")
+    assert save_rate.locator(".kpi-value").inner_text() == f"{treatment['save_rate'] * 100:.1f}%"
+    assert f"{treatment['saved']} saved of {treatment['resolved']}" in save_rate.inner_text()
 
     # The page asks for the cohorts of the last 12 months, this one included.
     now = datetime.now(UTC)
@@ -281,8 +296,9 @@ def test_sign_in_and_every_panel_renders_with_data(demo: Demo, tab: Tab) -> None
     assert first == attention["items"][0]["customer_id"]
     assert attention["items"][0]["summary"] in rows.first.inner_text()
 
-    # No flows in the demo yet: the panel says so instead of a blank.
-    assert "No cancellation flow started" in page.locator("#panel-offers").inner_text()
+    offers = page.locator("#panel-offers")
+    assert f"{flows['totals']['flows']} flows" in offers.inner_text()
+    assert offers.locator("tbody tr").count() == len(flows["rows"]) > 0
 
     path = screenshot(tab, "dashboard.png")
     if os.environ.get("HOLDFAST_WRITE_DOCS_SCREENSHOT") == "1":
@@ -404,21 +420,54 @@ def test_sign_out_forgets_the_key(demo: Demo, tab: Tab) -> None:
     assert tab.unexpected_errors() == []
 
 
-def test_flow_panels_with_some_flows(demo: Demo, tab: Tab) -> None:
+def test_a_tenant_without_data_shows_empty_panels_not_errors(demo: Demo, tab: Tab) -> None:
+    created = run_cli("create-tenant", "empty", "--json", env=demo.server.env)
+    assert created.returncode == 0, created.stderr
+    admin = json.loads(created.stdout)["api_key"]
+    reader = demo.api("POST", "/v1/api-keys", admin, json={"name": "e2e", "scopes": ["read"]})
+    tab.sign_in(demo, reader["key"])
+    tab.wait_for_overview()
+    page = tab.page
+    assert page.locator("#kpi-customers .kpi-value").inner_text() == "0"
+    assert "no cancellation flows" in page.locator("#kpi-save-rate").inner_text()
+    for panel, text in {
+        "churn": "No subscribers",
+        "mrr": "No MRR",
+        "tiers": "No subscribers have a score yet",
+        "reasons": "No cancellation took effect",
+        "cohorts": "No customer signed up",
+        "risk": "No customer matches",
+        "offers": "No cancellation flow started",
+    }.items():
+        assert text in page.locator(f"#panel-{panel}").inner_text(), panel
+    assert page.locator("[role=alert]:visible").count() == 0
+    assert tab.page.evaluate("() => Object.keys(window.holdfastCharts).length") == 0
+    assert tab.unexpected_errors() == []
+
+
+def test_new_flows_show_up_pending(demo: Demo, tab: Tab) -> None:
     """Last: it adds cancellation flows to the shared demo tenant."""
+    range_ = {
+        "start": (datetime.now(UTC) - timedelta(days=365)).isoformat(),
+        "end": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+    }
+    before = demo.api("GET", "/v1/cancellation-flows/report", params=range_)["totals"]
     active = demo.api(
-        "GET", "/v1/customers", params={"status": "active", "order": "-score", "limit": 3}
+        "GET", "/v1/customers", params={"status": "active", "order": "-score", "limit": 20}
     )["items"]
-    flows = [
-        demo.api(
-            "POST",
-            f"/v1/customers/{c['customer_id']}/cancellation-flows",
-            json={"reason": reason},
+    flows = []
+    for c in active:
+        started = httpx.post(
+            f"{demo.server.base_url}/v1/customers/{c['customer_id']}/cancellation-flows",
+            json={"reason": "too_expensive"},
+            headers=bearer(demo.admin_key),
         )
-        for c, reason in zip(active, ["too_expensive", "unused", "missing_features"], strict=True)
-    ]
+        if started.status_code == 201:  # 200: the demo left this customer an open flow
+            flows.append(started.json())
+        if len(flows) == 3:
+            break
     with_offers = [f for f in flows if f["offers"]]
-    assert with_offers, flows
+    assert len(flows) == 3 and with_offers, flows
     demo.api(
         "POST",
         f"/v1/cancellation-flows/{with_offers[0]['flow_id']}/accept",
@@ -429,13 +478,13 @@ def test_flow_panels_with_some_flows(demo: Demo, tab: Tab) -> None:
 
     tab.sign_in(demo)
     tab.wait_for_overview()
-    report = demo.api(
-        "GET",
-        "/v1/cancellation-flows/report",
-        params={"start": "2020-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"},
-    )
+    after = demo.api("GET", "/v1/cancellation-flows/report", params=range_)
+    assert after["totals"]["pending"] == before["pending"] + 3
     panel = tab.page.locator("#panel-offers")
-    assert f"{report['totals']['flows']} flows" in panel.inner_text()
-    assert panel.locator("tbody tr").count() == len(report["rows"]) > 0
-    assert "pending" in tab.page.locator("#kpi-save-rate").inner_text()
+    assert f"{after['totals']['flows']} flows" in panel.inner_text()
+    assert f"{after['totals']['pending']} pending" in panel.inner_text()
+    assert (
+        f"{after['totals']['pending']} flows pending"
+        in tab.page.locator("#kpi-save-rate").inner_text()
+    )
     assert tab.unexpected_errors() == []
