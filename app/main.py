@@ -31,6 +31,8 @@ from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.tenants.endpoints import router as api_keys_router
+from app.web.endpoints import STATIC_PATH, static_files
+from app.web.endpoints import router as dashboard_router
 from app.webhooks.endpoints import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker
 
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(integrations_router)
     app.include_router(metrics_router)
     app.include_router(privacy_router)
+    app.include_router(dashboard_router)
+    app.mount(STATIC_PATH, static_files(), name="dashboard-static")
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

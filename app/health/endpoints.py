@@ -18,6 +18,7 @@ from app.health.schemas import (
     HealthLookupOut,
     HealthRead,
     HealthSettingsRead,
+    TierTrendRead,
 )
 from app.health.settings import HealthSettings
 from app.openapi import responses
@@ -156,6 +157,29 @@ async def list_customers(
         cursor=cursor,
     )
     return CustomerList(items=items, next_cursor=next_cursor)
+
+
+@scores_router.get(
+    "/v1/health/tiers",
+    response_model=TierTrendRead,
+    responses=responses(401, 403, 422),
+    summary="Subscribers per health tier, day by day",
+    description="For each day of `[start, end]` (UTC dates, both inclusive; default: the 90 "
+    "days ending today; at most 366 days) that has daily snapshots: how many subscribers "
+    "were in each tier. A subscriber on a day is a customer whose status at the end of that "
+    "day (now, for today) was active or paused, from its status changes (a change effective "
+    "exactly at midnight belongs to the next day, as in the churn metrics); its tier is the "
+    "one of its snapshot of that day. Subscribers with no snapshot that day are not counted; "
+    "`unscored` counts those whose snapshot had no score. Snapshots are written by the "
+    "periodic rescore (one per customer per day), so days before the first rescore are absent.",
+)
+async def get_tier_trend(
+    principal: Reader,
+    session: Session,
+    start: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
+    end: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
+) -> TierTrendRead:
+    return await queries.tier_trend(session, principal.tenant_id, start, end)
 
 
 @scores_router.get(

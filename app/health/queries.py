@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import text
@@ -25,7 +25,9 @@ from app.health.schemas import (
     HealthRead,
     MissingFactorRead,
     SnapshotRead,
+    TierDayRead,
     TierOutcome,
+    TierTrendRead,
     Trend,
 )
 from app.health.scoring import Scored, score_customers
@@ -159,6 +161,92 @@ async def tier_distribution(session: AsyncSession, tenant_id: uuid.UUID) -> dict
     counts = {"healthy": 0, "at_risk": 0, "critical": 0, "unscored": 0}
     counts.update({row.tier: row.n for row in rows})
     return counts
+
+
+MAX_TREND_DAYS = 366
+DEFAULT_TREND_DAYS = 90
+
+# Each customer's status spans [since, until) from its status changes; a snapshot counts when
+# its customer's span covering the end of the snapshot's day (or now, for today) is active or
+# paused. "The status at t" is the one after every change effective strictly before t, as in
+# the churn metrics, so a day's subscribers are the customers active at the next midnight.
+_TIER_TREND = """
+WITH spans AS (
+    SELECT customer_id, status, effective_at AS since,
+           lead(effective_at) OVER (PARTITION BY customer_id ORDER BY effective_at, seq) AS until
+    FROM customer_status_changes
+    WHERE tenant_id = :t AND effective_at < :horizon
+),
+snaps AS (
+    SELECT customer_id, day, tier,
+           least(CAST(day + 1 AS timestamp) AT TIME ZONE 'UTC', :now) AS at
+    FROM health_snapshots
+    WHERE tenant_id = :t AND day >= :start AND day <= :end
+)
+SELECT s.day,
+       count(p.customer_id) FILTER (WHERE s.tier = 'healthy') AS healthy,
+       count(p.customer_id) FILTER (WHERE s.tier = 'at_risk') AS at_risk,
+       count(p.customer_id) FILTER (WHERE s.tier = 'critical') AS critical,
+       count(p.customer_id) FILTER (WHERE s.tier IS NULL) AS unscored,
+       count(p.customer_id) AS subscribers
+FROM snaps s
+LEFT JOIN spans p
+  ON p.customer_id = s.customer_id AND p.since < s.at AND (p.until IS NULL OR p.until >= s.at)
+     AND p.status IN ('active', 'paused')
+GROUP BY s.day
+ORDER BY s.day
+"""
+
+
+def trend_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The days ``[start, end]`` (inclusive) a tier trend covers: ``end`` defaults to today,
+    ``start`` to 89 days before ``end``; at most 366 days."""
+    end = end or (today if start is None else min(today, _shift(start, MAX_TREND_DAYS - 1)))
+    start = start or _shift(end, -(DEFAULT_TREND_DAYS - 1))
+    if start > end:
+        raise InvalidInput(
+            "start must not be after end.",
+            errors=[{"loc": ["query", "start"], "msg": "after end", "type": "value_error"}],
+        )
+    if (end - start).days >= MAX_TREND_DAYS:
+        raise InvalidInput(
+            f"The range may span at most {MAX_TREND_DAYS} days.",
+            errors=[{"loc": ["query", "end"], "msg": "range too long", "type": "value_error"}],
+        )
+    return start, end
+
+
+def _shift(day: date, days: int) -> date:
+    # Clamped to the calendar instead of overflowing near year 1 or 9999.
+    return date.fromordinal(min(max(1, day.toordinal() + days), date.max.toordinal()))
+
+
+async def tier_trend(
+    session: AsyncSession, tenant_id: uuid.UUID, start: date | None, end: date | None
+) -> TierTrendRead:
+    """Per day of ``[start, end]`` (see :func:`trend_range`) that has snapshots: the subscribers
+    (customers active or paused at the end of that UTC day, or now for today) by the tier of
+    their snapshot of that day. Subscribers without a snapshot that day are not counted; one
+    whose snapshot has no score counts as ``unscored``."""
+    now = datetime.now(UTC)
+    start, end = trend_range(start, end, now.date())
+    horizon = now if end >= now.date() else datetime.combine(end + timedelta(days=1), time.min, UTC)
+    rows = await session.execute(
+        text(_TIER_TREND),
+        {"t": tenant_id, "start": start, "end": end, "now": now, "horizon": horizon},
+    )
+    days = [
+        TierDayRead(
+            day=r.day,
+            healthy=r.healthy,
+            at_risk=r.at_risk,
+            critical=r.critical,
+            unscored=r.unscored,
+            subscribers=r.subscribers,
+        )
+        for r in rows
+    ]
+    return TierTrendRead(start=start, end=end, days=days)
 
 
 # -- the attention list -------------------------------------------------------------------------

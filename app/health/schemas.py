@@ -84,6 +84,23 @@ class HealthHistory(BaseModel):
     snapshots: list[SnapshotRead]
 
 
+class TierDayRead(BaseModel):
+    day: date
+    healthy: int
+    at_risk: int
+    critical: int
+    unscored: int = Field(description="Subscribers whose snapshot has no score.")
+    subscribers: int = Field(description="Active or paused at the end of the day, with a snapshot.")
+
+
+class TierTrendRead(BaseModel):
+    """Subscribers per health tier on each day of ``[start, end]`` that has snapshots."""
+
+    start: date
+    end: date
+    days: list[TierDayRead]
+
+
 class CustomerSummary(BaseModel):
     customer_id: str
     status: str
