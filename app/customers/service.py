@@ -24,6 +24,7 @@ from app.customers.fold import (
     project,
     totals_of,
 )
+from app.customers.rhythm import Rhythm, rhythm
 from app.errors import InvalidInput, NotFound
 from app.models import Customer, Event
 
@@ -135,6 +136,8 @@ class CustomerView:
     row: Customer
     state: Lifecycle  # projected to ``as_of``
     as_of: datetime
+    purchases: Rhythm
+    revenue_currency: str | None  # the one currency of its purchases, if there is one
 
 
 async def get_customer(
@@ -144,8 +147,22 @@ async def get_customer(
     if customer is None:
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     as_of = now or datetime.now(UTC)
+    facts = await repository.purchase_facts(session, tenant_id, customer_id)
+    # Only a one-time buyer needs the tenant's rhythm, and it reads every purchase: skip it
+    # for everyone else.
+    tenant_median = (
+        await repository.tenant_median_interval(session, tenant_id)
+        if facts.purchase_days == 1
+        else None
+    )
     return CustomerView(
-        row=customer, state=project(lifecycle_from_row(customer), as_of), as_of=as_of
+        row=customer,
+        state=project(lifecycle_from_row(customer), as_of),
+        as_of=as_of,
+        purchases=rhythm(
+            facts.purchase_days, facts.median_interval_days, facts.last_purchase_at, tenant_median
+        ),
+        revenue_currency=facts.currencies[0] if len(facts.currencies) == 1 else None,
     )
 
 

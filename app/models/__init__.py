@@ -12,6 +12,8 @@ from app.models.offer import Offer
 from app.models.offer_settings import OfferSettings
 from app.models.plan import Plan
 from app.models.segment_mapping import SEGMENT_TARGETS, SegmentMapping
+from app.models.signal_emission import SIGNALS, SignalEmission
+from app.models.signal_settings import SignalSettings
 from app.models.status_change import CustomerStatusChange
 from app.models.stripe_endpoint import StripeEndpoint
 from app.models.tenant import Tenant
@@ -26,6 +28,7 @@ __all__ = [
     "FLOW_STATUSES",
     "FLOW_VARIANTS",
     "SEGMENT_TARGETS",
+    "SIGNALS",
     "ApiKey",
     "AuditEntry",
     "Base",
@@ -40,6 +43,8 @@ __all__ = [
     "OfferSettings",
     "Plan",
     "SegmentMapping",
+    "SignalEmission",
+    "SignalSettings",
     "StripeEndpoint",
     "Tenant",
     "UsageDaily",

@@ -1,4 +1,5 @@
-"""The value metrics' SQL equals the pure reference (app.metrics.value) on random histories:
+"""The value metrics' SQL equals the pure reference (app.metrics.value) on random histories,
+and so do the purchase rhythms of GET /v1/customers/{id} (app.customers.rhythm):
 status changes as in test_metrics_property.py, plus purchases (several on one day, on midnight
 and month boundaries, exactly N months after an activation, in two currencies, by customers
 with and without a subscription). Each example writes a fresh tenant inside a savepoint that
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.customers import repository as customer_repository
+from app.customers import rhythm
 from app.db import session_factory
 from app.metrics import value, value_queries
 from app.metrics.value import Purchase
@@ -118,6 +121,22 @@ async def test_sql_equals_the_reference(
             assert repeat == value.repeat_purchases(
                 bought, start, end, as_of=as_of, currency=currency
             )
+
+            # the customer endpoint's rhythm
+            days = {
+                c: rhythm.purchase_days(p.occurred_at for p in bought if p.customer_id == c)
+                for c in {p.customer_id for p in bought}
+            }
+            for customer_id, customer_days in days.items():
+                facts = await customer_repository.purchase_facts(session, tenant_id, customer_id)
+                assert facts.purchase_days == len(customer_days)
+                assert facts.median_interval_days == rhythm.median_interval(customer_days)
+                assert facts.last_purchase_at == max(
+                    p.occurred_at for p in bought if p.customer_id == customer_id
+                )
+            assert await customer_repository.tenant_median_interval(
+                session, tenant_id
+            ) == rhythm.tenant_median_interval(days.values())
     finally:
         await savepoint.rollback()
 
