@@ -30,6 +30,7 @@ from app.plans.endpoints import router as plans_router
 from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.signals.endpoints import router as signal_settings_router
 from app.tenants.endpoints import router as api_keys_router
 from app.webhooks.endpoints import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(integrations_router)
     app.include_router(metrics_router)
     app.include_router(privacy_router)
+    app.include_router(signal_settings_router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

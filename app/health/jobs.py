@@ -1,6 +1,7 @@
 """Periodic rescoring: every customer of every tenant, in chunks, each chunk its own short
 transaction. Keeps scores fresh as time passes without events (recency decays, scheduled
-cancellations take effect), writes the daily snapshots, and announces what changed."""
+cancellations take effect), writes the daily snapshots, and announces what changed. After each
+tenant's rescore, the same loop scans that tenant's lifecycle signals (app.signals)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from app.db import Database
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
+from app.signals.jobs import scan_tenant
 
 logger = logging.getLogger("holdfast.health")
 
@@ -30,6 +32,7 @@ class RescoreReport:
     tier_changes: int = 0
     churned: int = 0
     reactivated: int = 0
+    signals: int = 0
     seconds: float = 0.0
 
 
@@ -78,7 +81,10 @@ async def rescore_all(
         )
     report = RescoreReport(tenants=len(tenants))
     for tenant_id in tenants:
-        await rescore_tenant(database, tenant_id, now=now, chunk=chunk, report=report)
+        # One clock for the whole round, so a tenant's signals judge the scores just written.
+        at = now or datetime.now(UTC)
+        await rescore_tenant(database, tenant_id, now=at, chunk=chunk, report=report)
+        report.signals += (await scan_tenant(database, tenant_id, now=at)).total
     report.seconds = time.perf_counter() - started
     return report
 
@@ -141,6 +147,7 @@ class RescoreScheduler:
                     extra={
                         "customers": report.customers,
                         "tier_changes": report.tier_changes,
+                        "signals": report.signals,
                         "seconds": round(report.seconds, 2),
                     },
                 )

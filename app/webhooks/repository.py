@@ -3,6 +3,7 @@ the worker's claim, which serves all tenants by design."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     tuple_,
     update,
 )
@@ -126,6 +128,44 @@ async def insert_for_subscribers(
             ],
             rows,
         )
+    )
+
+
+async def insert_many_for_subscribers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    events: Sequence[tuple[uuid.UUID, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """``insert_for_subscribers`` for many events of one type (``(event_id, payload)`` pairs):
+    one pending delivery per event and subscribed endpoint, in one INSERT ... SELECT."""
+    if not events:
+        return
+    await session.execute(
+        text(
+            """
+            INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type,
+                                            payload, status, attempts, next_attempt_at,
+                                            created_at)
+            SELECT e.tenant_id, gen_random_uuid(), e.id, u.event_id, :event_type, u.payload,
+                   'pending', 0, :now, :now
+            FROM webhook_endpoints e
+            CROSS JOIN unnest(CAST(:event_ids AS uuid[]), CAST(:payloads AS jsonb[]))
+                AS u(event_id, payload)
+            WHERE e.tenant_id = :tenant_id AND e.active AND e.deleted_at IS NULL
+              AND e.event_types && CAST(:subscribed AS varchar[])
+            ORDER BY u.event_id, e.id
+            """
+        ),
+        {
+            "tenant_id": tenant_id,
+            "event_type": event_type,
+            "now": now,
+            "event_ids": [event_id for event_id, _ in events],
+            "payloads": [json.dumps(payload) for _, payload in events],
+            "subscribed": [event_type, WILDCARD],
+        },
     )
 
 

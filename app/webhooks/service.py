@@ -74,6 +74,25 @@ async def enqueue(
     return event_id
 
 
+async def enqueue_many(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    batch: Sequence[tuple[uuid.UUID, dict[str, Any]]],
+    *,
+    now: datetime | None = None,
+) -> None:
+    """:func:`enqueue` for many events of one type at once, in one statement: ``batch`` holds
+    ``(event_id, data)`` pairs, the event id chosen by the caller (so it can record it)."""
+    if event_type not in events.EVENT_TYPES:
+        raise ValueError(f"unregistered webhook event type {event_type!r}")
+    at = now or datetime.now(UTC)
+    payloads = [
+        (event_id, envelope(event_id, event_type, at, tenant_id, data)) for event_id, data in batch
+    ]
+    await repository.insert_many_for_subscribers(session, tenant_id, event_type, payloads, at)
+
+
 def _check_url(url: str, allow_private: bool) -> None:
     problem = urls.check_webhook_url(url, allow_private=allow_private)
     if problem is not None:
