@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import Change, FoldEvent
 from app.db import driver_connection
-from app.models import Customer, Event
+from app.models import Customer, Event, TenantPurchaseRhythm
 
 LIFECYCLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "text"),
@@ -223,6 +223,18 @@ FROM rhythm
 WHERE median_gap IS NOT NULL
 """
 
+_STORE_TENANT_MEDIAN = f"""
+WITH {RHYTHM_CTES.format(where="")}
+INSERT INTO tenant_purchase_rhythms (tenant_id, median_interval_days, repeat_buyers, computed_at)
+SELECT :tenant_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY median_gap), count(*), :now
+FROM rhythm
+WHERE median_gap IS NOT NULL
+ON CONFLICT (tenant_id) DO UPDATE
+SET median_interval_days = EXCLUDED.median_interval_days,
+    repeat_buyers = EXCLUDED.repeat_buyers,
+    computed_at = EXCLUDED.computed_at
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class PurchaseFacts:
@@ -257,9 +269,25 @@ async def purchase_facts(
 
 
 async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) -> float | None:
-    """The median over the tenant's repeat buyers of their median interval (None without any)."""
+    """The median over the tenant's repeat buyers of their median interval (None without any),
+    computed from every purchase now."""
     median = await session.scalar(text(_TENANT_MEDIAN), {"tenant_id": tenant_id})
     return None if median is None else float(median)
+
+
+async def store_tenant_median_interval(
+    session: AsyncSession, tenant_id: uuid.UUID, now: datetime
+) -> None:
+    """Compute ``tenant_median_interval`` and store it in ``tenant_purchase_rhythms``."""
+    await session.execute(text(_STORE_TENANT_MEDIAN), {"tenant_id": tenant_id, "now": now})
+
+
+async def stored_tenant_median_interval(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> tuple[float | None] | None:
+    """The stored median, as a 1-tuple (its value may be None), or None if never stored."""
+    row = await session.get(TenantPurchaseRhythm, tenant_id)
+    return None if row is None else (row.median_interval_days,)
 
 
 async def customer_events(

@@ -148,12 +148,8 @@ async def get_customer(
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     as_of = now or datetime.now(UTC)
     facts = await repository.purchase_facts(session, tenant_id, customer_id)
-    # Only a one-time buyer needs the tenant's rhythm, and it reads every purchase: skip it
-    # for everyone else.
     tenant_median = (
-        await repository.tenant_median_interval(session, tenant_id)
-        if facts.purchase_days == 1
-        else None
+        await tenant_median_interval(session, tenant_id) if facts.purchase_days == 1 else None
     )
     return CustomerView(
         row=customer,
@@ -164,6 +160,21 @@ async def get_customer(
         ),
         revenue_currency=facts.currencies[0] if len(facts.currencies) == 1 else None,
     )
+
+
+async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) -> float | None:
+    """The tenant's median interval across repeat buyers as of the periodic job's last run
+    (``refresh_tenant_rhythm``); computed on the spot before the first run. It reads every
+    purchase of the tenant, which is why it is not computed for every customer read."""
+    stored = await repository.stored_tenant_median_interval(session, tenant_id)
+    if stored is not None:
+        return stored[0]
+    return await repository.tenant_median_interval(session, tenant_id)
+
+
+async def refresh_tenant_rhythm(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> None:
+    """Recompute and store the tenant's median interval (run by the periodic job)."""
+    await repository.store_tenant_median_interval(session, tenant_id, now)
 
 
 def encode_cursor(event: Event) -> str:

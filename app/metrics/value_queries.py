@@ -92,50 +92,52 @@ LEFT JOIN (
 ORDER BY x.period_start, x.n
 """
 
-# Purchases of the window; the selected currency (the one most customers bought in); purchase
-# days per customer; the gaps between consecutive ones.
+# One pass over the window's purchases: grouped by (customer, currency, UTC day), each day with
+# the gap since the customer's previous purchase day in that currency (the grouping's sort order
+# feeds the window); then per (customer, currency); the selected currency (the one most
+# customers bought in) from those; the buyers and gaps in it.
 _REPEAT_SQL = """
-WITH window_purchases AS (
-    SELECT customer_id, occurred_at, amount, currency
-    FROM events
-    WHERE tenant_id = :tenant_id AND type = 'purchase'
-      AND occurred_at >= :start AND occurred_at < :end AND occurred_at <= :as_of
+WITH days_all AS (
+    SELECT customer_id, currency, day, purchases, revenue,
+           day - lag(day) OVER (PARTITION BY customer_id, currency ORDER BY day) AS gap
+    FROM (
+        SELECT customer_id, currency, (occurred_at AT TIME ZONE 'UTC')::date AS day,
+               count(*) AS purchases, sum(amount) AS revenue
+        FROM events
+        WHERE tenant_id = :tenant_id AND type = 'purchase'
+          AND occurred_at >= :start AND occurred_at < :end AND occurred_at <= :as_of
+        GROUP BY customer_id, currency, day
+    ) AS grouped
+),
+buyers_all AS (
+    SELECT customer_id, currency, count(*) AS n, sum(purchases) AS purchases,
+           sum(revenue) AS revenue
+    FROM days_all
+    GROUP BY customer_id, currency
 ),
 selected AS (
     SELECT coalesce(
         CAST(:currency AS text),
-        (SELECT currency FROM window_purchases
+        (SELECT currency FROM buyers_all
          GROUP BY currency
-         ORDER BY count(DISTINCT customer_id) DESC, currency COLLATE "C"
+         ORDER BY count(*) DESC, currency COLLATE "C"
          LIMIT 1),
         'USD'
     ) AS currency
 ),
-mine AS (
-    SELECT w.* FROM window_purchases w WHERE w.currency = (SELECT currency FROM selected)
-),
-days AS (
-    SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date AS day
-    FROM mine
-    GROUP BY 1, 2
-),
-gaps AS (
-    SELECT day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
-    FROM days
-),
 buyers AS (
-    SELECT customer_id, count(*) AS n FROM days GROUP BY customer_id
+    SELECT b.* FROM buyers_all b WHERE b.currency = (SELECT currency FROM selected)
 ),
 frequency AS (
     SELECT least(n, :top) AS bucket, count(*) AS customers FROM buyers GROUP BY 1
 )
 SELECT (SELECT currency FROM selected) AS currency,
-       (SELECT array_agg(DISTINCT w.currency) FROM window_purchases w
-        WHERE w.currency <> (SELECT currency FROM selected)) AS currencies,
-       (SELECT count(*) FROM mine) AS purchases,
-       (SELECT coalesce(sum(amount), 0) FROM mine) AS revenue,
-       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) FROM gaps
-        WHERE gap IS NOT NULL) AS median_gap,
+       (SELECT array_agg(DISTINCT b.currency) FROM buyers_all b
+        WHERE b.currency <> (SELECT currency FROM selected)) AS currencies,
+       (SELECT coalesce(sum(purchases), 0) FROM buyers) AS purchases,
+       (SELECT coalesce(sum(revenue), 0) FROM buyers) AS revenue,
+       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) FROM days_all
+        WHERE gap IS NOT NULL AND currency = (SELECT currency FROM selected)) AS median_gap,
        (SELECT array_agg(bucket ORDER BY bucket) FROM frequency) AS buckets,
        (SELECT array_agg(customers ORDER BY bucket) FROM frequency) AS customers
 """

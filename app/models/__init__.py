@@ -17,6 +17,7 @@ from app.models.signal_settings import SignalSettings
 from app.models.status_change import CustomerStatusChange
 from app.models.stripe_endpoint import StripeEndpoint
 from app.models.tenant import Tenant
+from app.models.tenant_purchase_rhythm import TenantPurchaseRhythm
 from app.models.usage_daily import UsageDaily
 from app.models.webhook_delivery import DELIVERY_STATUSES, WebhookDelivery
 from app.models.webhook_endpoint import WebhookEndpoint
@@ -47,6 +48,7 @@ __all__ = [
     "SignalSettings",
     "StripeEndpoint",
     "Tenant",
+    "TenantPurchaseRhythm",
     "UsageDaily",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -1,11 +1,15 @@
 """GET /v1/customers/{id}: lifetime revenue and the purchase rhythm (purchase days, median
 interval, expected next purchase), hand-computed."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.customers.service import refresh_tenant_rhythm
+from app.db import session_factory
 from tests.conftest import TenantInfo
 from tests.factories import event, post_batch, purchase, subscribe
 
@@ -128,3 +132,38 @@ async def test_several_purchases_on_one_day_are_one_purchase_day(
     assert d["purchase_days"] == 3
     assert d["median_purchase_interval_days"] == 4.0  # gaps 1 and 7
     assert parse(d["expected_next_purchase_at"]) == parse("2025-05-13T12:00:00Z")
+
+
+async def test_the_tenant_median_is_read_as_the_periodic_job_stored_it(
+    client: httpx.AsyncClient, conn: AsyncConnection, tenant: TenantInfo
+) -> None:
+    await post_batch(client, tenant.headers, HISTORY)
+    async with session_factory(conn)() as session, session.begin():
+        await refresh_tenant_rhythm(session, tenant.id, datetime.now(UTC))
+    stored = (
+        await conn.execute(
+            text(
+                "SELECT median_interval_days, repeat_buyers FROM tenant_purchase_rhythms"
+                " WHERE tenant_id = :t"
+            ),
+            {"t": tenant.id},
+        )
+    ).one()
+    assert tuple(stored) == (11.5, 4)
+    # a new repeat buyer every 2 days would move the median to 10; reads keep the stored
+    # value until the next run
+    await post_batch(
+        client,
+        tenant.headers,
+        [purchase("fast", f"2025-03-0{d}T10:00:00Z") for d in (1, 3, 5)],
+    )
+    w = await customer(client, tenant, "w")
+    assert parse(w["expected_next_purchase_at"]) == parse("2025-03-10T16:00:00Z") + timedelta(
+        days=11.5
+    )
+    async with session_factory(conn)() as session, session.begin():
+        await refresh_tenant_rhythm(session, tenant.id, datetime.now(UTC))
+    w = await customer(client, tenant, "w")
+    assert parse(w["expected_next_purchase_at"]) == parse("2025-03-10T16:00:00Z") + timedelta(
+        days=10
+    )

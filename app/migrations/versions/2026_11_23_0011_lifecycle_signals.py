@@ -1,4 +1,4 @@
-"""lifecycle signals
+"""lifecycle signals: settings, emissions, tenant purchase rhythms, purchases index
 
 Revision ID: 0011
 Revises: 0010
@@ -86,6 +86,20 @@ def upgrade() -> None:
             "tenant_id", "customer_id", "signal", "dedupe_key", name=op.f("pk_signal_emissions")
         ),
     )
+    op.create_table(
+        "tenant_purchase_rhythms",
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("median_interval_days", sa.Float(), nullable=True),
+        sa.Column("repeat_buyers", sa.BigInteger(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_tenant_purchase_rhythms_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_tenant_purchase_rhythms")),
+    )
     op.create_index(
         "ix_events_purchases",
         "events",
@@ -99,5 +113,6 @@ def downgrade() -> None:
     op.drop_index(
         "ix_events_purchases", table_name="events", postgresql_where=sa.text("type = 'purchase'")
     )
+    op.drop_table("tenant_purchase_rhythms")
     op.drop_table("signal_emissions")
     op.drop_table("signal_settings")
