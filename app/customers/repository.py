@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import Change, FoldEvent
@@ -218,21 +219,9 @@ FROM rhythm r
 
 _TENANT_MEDIAN = f"""
 WITH {RHYTHM_CTES.format(where="")}
-SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY median_gap) AS median
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY median_gap) AS median, count(*) AS buyers
 FROM rhythm
 WHERE median_gap IS NOT NULL
-"""
-
-_STORE_TENANT_MEDIAN = f"""
-WITH {RHYTHM_CTES.format(where="")}
-INSERT INTO tenant_purchase_rhythms (tenant_id, median_interval_days, repeat_buyers, computed_at)
-SELECT :tenant_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY median_gap), count(*), :now
-FROM rhythm
-WHERE median_gap IS NOT NULL
-ON CONFLICT (tenant_id) DO UPDATE
-SET median_interval_days = EXCLUDED.median_interval_days,
-    repeat_buyers = EXCLUDED.repeat_buyers,
-    computed_at = EXCLUDED.computed_at
 """
 
 
@@ -278,8 +267,19 @@ async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) ->
 async def store_tenant_median_interval(
     session: AsyncSession, tenant_id: uuid.UUID, now: datetime
 ) -> None:
-    """Compute ``tenant_median_interval`` and store it in ``tenant_purchase_rhythms``."""
-    await session.execute(text(_STORE_TENANT_MEDIAN), {"tenant_id": tenant_id, "now": now})
+    """Compute ``tenant_median_interval`` and store it in ``tenant_purchase_rhythms``. Two
+    statements: a plain SELECT may use parallel workers, an INSERT ... SELECT may not."""
+    row = (await session.execute(text(_TENANT_MEDIAN), {"tenant_id": tenant_id})).one()
+    values = {
+        "median_interval_days": None if row.median is None else float(row.median),
+        "repeat_buyers": int(row.buyers),
+        "computed_at": now,
+    }
+    await session.execute(
+        pg_insert(TenantPurchaseRhythm)
+        .values(tenant_id=tenant_id, **values)
+        .on_conflict_do_update(index_elements=[TenantPurchaseRhythm.tenant_id], set_=values)
+    )
 
 
 async def stored_tenant_median_interval(
