@@ -3,7 +3,8 @@
 Lifetime value reuses the monthly churn series (:func:`app.metrics.queries.churn_series`), so
 its population, plan filter and currency rule are the churn metrics' own. Cohort revenue and
 repeat purchases read ``purchase`` events through the partial index ``ix_events_purchases``;
-each is one statement.
+each is one statement. Cohort revenue reuses the churn queries' currency selection and period
+grid (``_SELECTION``, ``_GRID``), so both families of metrics agree exactly.
 """
 
 from __future__ import annotations
