@@ -1,4 +1,5 @@
-"""The ``holdfast`` command line: serve, migrate, create-tenant, demo, rescore."""
+"""The ``holdfast`` command line: serve, migrate, create-tenant, demo, rescore (and scan
+lifecycle signals)."""
 
 from __future__ import annotations
 
@@ -187,7 +188,7 @@ async def _rescore(url: str, settings: Settings) -> str:
     return (
         f"rescored {report.customers} customers of {report.tenants} tenants in "
         f"{report.seconds:.1f} s ({report.tier_changes} tier changes, {report.churned} churned, "
-        f"{report.reactivated} reactivated)"
+        f"{report.reactivated} reactivated, {report.signals} lifecycle signals)"
     )
 
 
@@ -266,10 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rescore = sub.add_parser(
         "rescore",
-        help="recompute every customer's health score and write the daily snapshot",
-        description="Recompute every customer's health score, write today's snapshot and "
-        "queue webhooks for tier changes (the server also does this every "
-        "HOLDFAST_RESCORE_INTERVAL_S seconds).",
+        help="recompute every customer's health score, write the daily snapshot, scan signals",
+        description="Recompute every customer's health score, write today's snapshot, queue "
+        "webhooks for tier changes and scan each tenant's lifecycle signals (the server also "
+        "does this every HOLDFAST_RESCORE_INTERVAL_S seconds).",
     )
     with_data_dir(rescore)
     rescore.set_defaults(handler=cmd_rescore)

@@ -30,6 +30,7 @@ from app.plans.endpoints import router as plans_router
 from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.signals.endpoints import router as signal_settings_router
 from app.tenants.endpoints import router as api_keys_router
 from app.web.endpoints import STATIC_PATH, static_files
 from app.web.endpoints import router as dashboard_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(integrations_router)
     app.include_router(metrics_router)
     app.include_router(privacy_router)
+    app.include_router(signal_settings_router)
     app.include_router(dashboard_router)
     app.mount(STATIC_PATH, static_files(), name="dashboard-static")
 

@@ -17,7 +17,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.metrics.churn import Change
-from app.models import CustomerStatusChange
+from app.metrics.value import Purchase
+from app.models import CustomerStatusChange, Event
 
 
 def at(year: int, month: int, day: int = 1, hour: int = 0, minute: int = 0) -> datetime:
@@ -111,3 +112,26 @@ async def store(conn: AsyncConnection, tenant_id: uuid.UUID, *customers: Custome
     values = rows(tenant_id, customers)
     if values:
         await conn.execute(insert(CustomerStatusChange), values)
+
+
+async def store_purchases(
+    conn: AsyncConnection, tenant_id: uuid.UUID, purchases: Iterable[Purchase]
+) -> None:
+    """Write purchase events straight into ``events`` (no folding: metrics read them as they
+    are)."""
+    values = [
+        {
+            "tenant_id": tenant_id,
+            "id": uuid.uuid4(),
+            "idempotency_key": f"p{i}",
+            "content_hash": "-",
+            "customer_id": p.customer_id,
+            "type": "purchase",
+            "occurred_at": p.occurred_at,
+            "amount": p.amount,
+            "currency": p.currency,
+        }
+        for i, p in enumerate(purchases)
+    ]
+    if values:
+        await conn.execute(insert(Event), values)

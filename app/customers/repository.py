@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import Change, FoldEvent
 from app.db import driver_connection
-from app.models import Customer, Event
+from app.models import Customer, Event, TenantPurchaseRhythm
 
 LIFECYCLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "text"),
@@ -183,6 +184,110 @@ async def get_customer(
     session: AsyncSession, tenant_id: uuid.UUID, customer_id: str
 ) -> Customer | None:
     return await session.get(Customer, (tenant_id, customer_id))
+
+
+# Per customer: its purchase days (UTC dates with a purchase), the median gap in days between
+# consecutive ones (NULL before a second day) and the last purchase instant; the definitions of
+# app.customers.rhythm. ``{where}`` narrows the customers (filtering on events' columns).
+RHYTHM_CTES = """
+purchase_days AS (
+    SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, max(occurred_at) AS last_at
+    FROM events
+    WHERE tenant_id = :tenant_id AND type = 'purchase' {where}
+    GROUP BY 1, 2
+),
+rhythm AS (
+    SELECT customer_id, count(*) AS purchase_days,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
+           max(last_at) AS last_purchase_at
+    FROM (
+        SELECT customer_id, last_at,
+               day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
+        FROM purchase_days
+    ) AS gaps
+    GROUP BY customer_id
+)"""
+
+_CUSTOMER_RHYTHM = f"""
+WITH {RHYTHM_CTES.format(where="AND customer_id = :customer_id")}
+SELECT r.purchase_days, r.median_gap, r.last_purchase_at,
+       (SELECT array_agg(DISTINCT currency) FROM events
+        WHERE tenant_id = :tenant_id AND customer_id = :customer_id AND type = 'purchase')
+           AS currencies
+FROM rhythm r
+"""
+
+_TENANT_MEDIAN = f"""
+WITH {RHYTHM_CTES.format(where="")}
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY median_gap) AS median, count(*) AS buyers
+FROM rhythm
+WHERE median_gap IS NOT NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseFacts:
+    purchase_days: int
+    median_interval_days: float | None
+    last_purchase_at: datetime | None
+    currencies: list[str]
+
+
+async def purchase_facts(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: str
+) -> PurchaseFacts:
+    """The customer's purchase days, median interval, last purchase and purchase currencies."""
+    row = (
+        (
+            await session.execute(
+                text(_CUSTOMER_RHYTHM), {"tenant_id": tenant_id, "customer_id": customer_id}
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        return PurchaseFacts(0, None, None, [])
+    median = row["median_gap"]
+    return PurchaseFacts(
+        purchase_days=int(row["purchase_days"]),
+        median_interval_days=None if median is None else float(median),
+        last_purchase_at=row["last_purchase_at"],
+        currencies=sorted(row["currencies"] or []),
+    )
+
+
+async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) -> float | None:
+    """The median over the tenant's repeat buyers of their median interval (None without any),
+    computed from every purchase now."""
+    median = await session.scalar(text(_TENANT_MEDIAN), {"tenant_id": tenant_id})
+    return None if median is None else float(median)
+
+
+async def store_tenant_median_interval(
+    session: AsyncSession, tenant_id: uuid.UUID, now: datetime
+) -> None:
+    """Compute ``tenant_median_interval`` and store it in ``tenant_purchase_rhythms``. Two
+    statements: a plain SELECT may use parallel workers, an INSERT ... SELECT may not."""
+    row = (await session.execute(text(_TENANT_MEDIAN), {"tenant_id": tenant_id})).one()
+    values = {
+        "median_interval_days": None if row.median is None else float(row.median),
+        "repeat_buyers": int(row.buyers),
+        "computed_at": now,
+    }
+    await session.execute(
+        pg_insert(TenantPurchaseRhythm)
+        .values(tenant_id=tenant_id, **values)
+        .on_conflict_do_update(index_elements=[TenantPurchaseRhythm.tenant_id], set_=values)
+    )
+
+
+async def stored_tenant_median_interval(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> tuple[float | None] | None:
+    """The stored median, as a 1-tuple (its value may be None), or None if never stored."""
+    row = await session.get(TenantPurchaseRhythm, tenant_id)
+    return None if row is None else (row.median_interval_days,)
 
 
 async def customer_events(

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.customers.rhythm import IntervalSource
 from app.customers.service import CustomerView
 
 Status = Literal["lead", "active", "paused", "cancelled"]
@@ -60,6 +61,32 @@ class CustomerRead(BaseModel):
     discount: Discount | None
     counters: Counters
     revenue_total: int = Field(description="Sum of purchase amounts, minor units.")
+    lifetime_revenue: int = Field(
+        description="Everything the customer has paid: the sum of its purchase amounts (the "
+        "same as revenue_total), minor units of lifetime_revenue_currency."
+    )
+    lifetime_revenue_currency: str | None = Field(
+        description="The currency of the customer's purchases; null without purchases, or when "
+        "it paid in more than one currency (lifetime_revenue then adds amounts in different "
+        "currencies)."
+    )
+    purchase_days: int = Field(
+        description="UTC days with at least one purchase (several purchases on one day are one "
+        "purchase day)."
+    )
+    median_purchase_interval_days: float | None = Field(
+        description="Median of the days between consecutive purchase days; null before a "
+        "second purchase day."
+    )
+    expected_next_purchase_at: datetime | None = Field(
+        description="Last purchase + median_purchase_interval_days; for a one-time buyer, last "
+        "purchase + the tenant's median interval across repeat buyers; null when neither is "
+        "known."
+    )
+    expected_next_purchase_basis: IntervalSource | None = Field(
+        description="Which interval expected_next_purchase_at uses: the customer's own, or the "
+        "tenant's (one-time buyers)."
+    )
     nps: Nps | None
     traits: dict[str, Any]
     as_of: datetime
@@ -106,6 +133,12 @@ class CustomerRead(BaseModel):
                 payment_failures=row.payment_failed_count,
             ),
             revenue_total=row.revenue_total,
+            lifetime_revenue=row.revenue_total,
+            lifetime_revenue_currency=view.revenue_currency,
+            purchase_days=view.purchases.purchase_days,
+            median_purchase_interval_days=view.purchases.median_interval_days,
+            expected_next_purchase_at=view.purchases.expected_next_purchase_at,
+            expected_next_purchase_basis=view.purchases.interval_source,
             nps=Nps(latest=state.nps_latest, previous=state.nps_previous, at=state.nps_at)
             if state.nps_latest is not None
             else None,

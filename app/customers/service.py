@@ -24,6 +24,7 @@ from app.customers.fold import (
     project,
     totals_of,
 )
+from app.customers.rhythm import Rhythm, rhythm
 from app.errors import InvalidInput, NotFound
 from app.models import Customer, Event
 
@@ -135,6 +136,8 @@ class CustomerView:
     row: Customer
     state: Lifecycle  # projected to ``as_of``
     as_of: datetime
+    purchases: Rhythm
+    revenue_currency: str | None  # the one currency of its purchases, if there is one
 
 
 async def get_customer(
@@ -144,9 +147,34 @@ async def get_customer(
     if customer is None:
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     as_of = now or datetime.now(UTC)
-    return CustomerView(
-        row=customer, state=project(lifecycle_from_row(customer), as_of), as_of=as_of
+    facts = await repository.purchase_facts(session, tenant_id, customer_id)
+    tenant_median = (
+        await tenant_median_interval(session, tenant_id) if facts.purchase_days == 1 else None
     )
+    return CustomerView(
+        row=customer,
+        state=project(lifecycle_from_row(customer), as_of),
+        as_of=as_of,
+        purchases=rhythm(
+            facts.purchase_days, facts.median_interval_days, facts.last_purchase_at, tenant_median
+        ),
+        revenue_currency=facts.currencies[0] if len(facts.currencies) == 1 else None,
+    )
+
+
+async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) -> float | None:
+    """The tenant's median interval across repeat buyers as of the periodic job's last run
+    (``refresh_tenant_rhythm``); computed on the spot before the first run. It reads every
+    purchase of the tenant, which is why it is not computed for every customer read."""
+    stored = await repository.stored_tenant_median_interval(session, tenant_id)
+    if stored is not None:
+        return stored[0]
+    return await repository.tenant_median_interval(session, tenant_id)
+
+
+async def refresh_tenant_rhythm(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> None:
+    """Recompute and store the tenant's median interval (run by the periodic job)."""
+    await repository.store_tenant_median_interval(session, tenant_id, now)
 
 
 def encode_cursor(event: Event) -> str:

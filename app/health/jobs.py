@@ -1,6 +1,7 @@
 """Periodic rescoring: every customer of every tenant, in chunks, each chunk its own short
 transaction. Keeps scores fresh as time passes without events (recency decays, scheduled
-cancellations take effect), writes the daily snapshots, and announces what changed."""
+cancellations take effect), writes the daily snapshots, and announces what changed. After each
+tenant's rescore, the same loop scans that tenant's lifecycle signals (app.signals)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.db import Database
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
 from app.offers.flows.service import expire_overdue_flows
+from app.signals.jobs import scan_tenant
 
 logger = logging.getLogger("holdfast.health")
 
@@ -32,6 +34,7 @@ class RescoreReport:
     churned: int = 0
     reactivated: int = 0
     flows_abandoned: int = 0
+    signals: int = 0
     seconds: float = 0.0
 
 
@@ -80,11 +83,14 @@ async def rescore_all(
         )
     report = RescoreReport(tenants=len(tenants))
     for tenant_id in tenants:
-        await rescore_tenant(database, tenant_id, now=now, chunk=chunk, report=report)
+        # One clock for the whole round, so a tenant's signals judge the scores just written.
+        at = now or datetime.now(UTC)
+        await rescore_tenant(database, tenant_id, now=at, chunk=chunk, report=report)
         # Flows nobody decided within 24 h are abandoned by the clock alone: record it (and
         # announce it) here too, not only when someone next reads or starts a flow.
         async with database.sessionmaker() as session, session.begin():
-            report.flows_abandoned += await expire_overdue_flows(session, tenant_id, now=now)
+            report.flows_abandoned += await expire_overdue_flows(session, tenant_id, now=at)
+        report.signals += (await scan_tenant(database, tenant_id, now=at)).total
     report.seconds = time.perf_counter() - started
     return report
 
@@ -147,6 +153,7 @@ class RescoreScheduler:
                     extra={
                         "customers": report.customers,
                         "tier_changes": report.tier_changes,
+                        "signals": report.signals,
                         "seconds": round(report.seconds, 2),
                     },
                 )

@@ -9,12 +9,17 @@ from app.metrics import service
 from app.metrics.schemas import (
     MAX_COHORT_PERIODS,
     MAX_PERIODS,
+    MAX_VALUE_MONTHS,
     CancellationsQuery,
     CancellationsRead,
     ChurnQuery,
     ChurnSeriesRead,
     CohortMatrixRead,
     CohortQuery,
+    LtvQuery,
+    LtvRead,
+    RepeatPurchasesQuery,
+    RepeatPurchasesRead,
     SummaryQuery,
     SummaryRead,
 )
@@ -94,6 +99,44 @@ month's churn figures with a benchmark flag: `healthy` under 5% monthly churn, `
 to 10%, `needs_attention` over 10%, null when no customer was active at the month's start.
 {_COMMON}"""
 
+_LTV = f"""Lifetime value over the whole calendar months (UTC) of `[start, end)` that have
+ended by `as_of` (aligned as in `/v1/metrics/churn`; at most {MAX_VALUE_MONTHS}), from each
+month's churn figures: customers active at its start, their MRR then, and how many were lost
+by its end.
+
+- `arpa` (average revenue per account per month) = sum of the months' MRR at start / sum of
+  their customers at start (`mrr_months / customer_months`). Paused customers count with MRR 0.
+- `monthly_churn_rate` = customers lost / customers at start, summed over the months, x 100
+  (months with more customers weigh more).
+- `ltv` = `arpa / (monthly_churn_rate / 100)` = `mrr_months / churned`, in minor units; null
+  when no customer was lost in the window (the formula has no finite value).
+- `cohorts`: realised revenue per monthly signup cohort (first activation) of the range: for N
+  in 1, 3, 6, 12, the members' purchases (in `currency`) within N months of each member's first
+  activation, in total and per member; null until the cohort is N months past its end.
+
+`plan` keeps, each month, the customers on that plan at its start, and in cohorts the customers
+whose first activation was on it.
+{_COMMON}"""
+
+_REPEAT = """Repeat purchasing among the customers who bought in `[start, end)` (purchase events
+that occurred in the window and by `as_of`).
+
+- A *purchase day* is a UTC date with at least one purchase of the customer: several
+  purchases on one day count once.
+- `buyers`: customers with a purchase day in the window; `repeat_buyers`: with two or more.
+  `repeat_purchase_rate` = repeat_buyers / buyers x 100.
+- `median_days_between_purchases`: the median of the gaps, in days, between consecutive
+  purchase days of the same customer in the window, over all such gaps.
+- `frequency`: buyers by number of purchase days in the window: 1, 2, 3, 4, 5+.
+
+**Currency.** Only purchases in `currency` count (default: the currency the most customers
+bought in during the window; ties alphabetically; `USD` when nobody bought). The others are
+listed in `other_currencies`.
+
+Dates (`2025-01-31`) mean UTC midnight; date-times need an offset. Percentages are returned at
+full precision, null when their denominator is 0. Money is in minor units.
+"""
+
 
 @router.get(
     "/churn",
@@ -145,3 +188,29 @@ async def get_metrics_summary(
     query: Annotated[SummaryQuery, Query()], principal: Reader, session: Session
 ) -> SummaryRead:
     return await service.summary(session, principal.tenant_id, query)
+
+
+@router.get(
+    "/ltv",
+    response_model=LtvRead,
+    responses=responses(401, 403, 422),
+    summary="ARPA, monthly churn, lifetime value and realised revenue per signup cohort",
+    description=_LTV,
+)
+async def get_lifetime_value(
+    query: Annotated[LtvQuery, Query()], principal: Reader, session: Session
+) -> LtvRead:
+    return await service.lifetime_value(session, principal.tenant_id, query)
+
+
+@router.get(
+    "/repeat-purchases",
+    response_model=RepeatPurchasesRead,
+    responses=responses(401, 403, 422),
+    summary="Repeat purchase rate, days between purchases, purchase frequency",
+    description=_REPEAT,
+)
+async def get_repeat_purchases(
+    query: Annotated[RepeatPurchasesQuery, Query()], principal: Reader, session: Session
+) -> RepeatPurchasesRead:
+    return await service.repeat_purchases(session, principal.tenant_id, query)

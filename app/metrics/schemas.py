@@ -24,6 +24,7 @@ from app.metrics.churn import (
 
 MAX_PERIODS = 1000
 MAX_COHORT_PERIODS = 120  # a cohort matrix has n(n+1)/2 cells
+MAX_VALUE_MONTHS = 120
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -120,6 +121,30 @@ class CohortQuery(_Range):
 
 class CancellationsQuery(_Range):
     pass
+
+
+class LtvQuery(_Range):
+    plan: PlanName | None = Field(
+        default=None,
+        description="Only customers on this plan at the start of each month; cohorts: only "
+        "customers whose first activation was on this plan.",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        count = period_count(self.start, self.end, "month")
+        if count > MAX_VALUE_MONTHS:
+            raise ValueError(f"the range holds {count} months; at most {MAX_VALUE_MONTHS}")
+        return self
+
+
+class RepeatPurchasesQuery(_Range):
+    currency: Currency | None = Field(
+        default=None,
+        description="ISO 4217 currency of the purchases counted. Default: the currency the "
+        "most customers bought in during the window. Purchases in other currencies are left "
+        "out.",
+    )
 
 
 class SummaryQuery(BaseModel):
@@ -281,3 +306,85 @@ class SummaryRead(BaseModel):
         description="Current subscribers by health tier (from the scores refreshed on every "
         "event and by the periodic rescore; not affected by as_of)."
     )
+
+
+class LtvMonthRead(BaseModel):
+    start: datetime
+    end: datetime
+    customers_at_start: int = Field(description="Active (or paused) at the month's start.")
+    mrr_at_start: int = Field(description="Their MRR then, minor units (paused counts 0).")
+    churned: int = Field(description="Active at the month's start and not at its end.")
+    churn_rate: float | None = Field(description="churned / customers_at_start x 100. " + _PERCENT)
+
+
+class HorizonRevenueRead(BaseModel):
+    months: int = Field(description="N: purchases within N months of each first activation.")
+    revenue: int | None = Field(
+        description="Sum of the members' purchases in that span, minor units; null until the "
+        "cohort is N months past its end."
+    )
+    revenue_per_customer: float | None = Field(
+        description="revenue / customers; null when revenue is, or the cohort is empty."
+    )
+
+
+class CohortRevenueRead(BaseModel):
+    start: datetime
+    end: datetime
+    customers: int = Field(description="Customers whose first activation is in this month.")
+    horizons: list[HorizonRevenueRead]
+
+
+class LtvRead(BaseModel):
+    currency: str
+    other_currencies: list[str] = Field(description="Other currencies present, left out.")
+    plan: str | None
+    start: datetime
+    end: datetime
+    as_of: datetime
+    months: list[LtvMonthRead] = Field(
+        description="The complete calendar months of the range (ended by as_of)."
+    )
+    customer_months: int = Field(description="Sum of customers_at_start over the months.")
+    mrr_months: int = Field(description="Sum of mrr_at_start over the months, minor units.")
+    churned: int = Field(description="Sum of churned over the months.")
+    arpa: float | None = Field(
+        description="Average revenue per account per month: mrr_months / customer_months, "
+        "minor units; null without customers."
+    )
+    monthly_churn_rate: float | None = Field(
+        description="churned / customer_months x 100. " + _PERCENT
+    )
+    ltv: float | None = Field(
+        description="arpa / (monthly_churn_rate / 100) = mrr_months / churned, minor units; "
+        "null when no customer was lost (no finite value) or there were no customers."
+    )
+    cohorts: list[CohortRevenueRead] = Field(
+        description="Realised revenue per monthly signup cohort of the range (begun by as_of)."
+    )
+
+
+class FrequencyRead(BaseModel):
+    purchase_days: str = Field(description='"1" to "4", then "5+".')
+    customers: int
+    share: float | None = Field(description="customers / buyers x 100. " + _PERCENT)
+
+
+class RepeatPurchasesRead(BaseModel):
+    currency: str
+    other_currencies: list[str] = Field(description="Other currencies bought in, left out.")
+    start: datetime
+    end: datetime
+    as_of: datetime
+    purchases: int = Field(description="Purchase events in the window.")
+    revenue: int = Field(description="Sum of their amounts, minor units.")
+    buyers: int = Field(description="Customers with at least one purchase day in the window.")
+    repeat_buyers: int = Field(description="Buyers with two or more purchase days in it.")
+    repeat_purchase_rate: float | None = Field(
+        description="repeat_buyers / buyers x 100. " + _PERCENT
+    )
+    median_days_between_purchases: float | None = Field(
+        description="Median gap in days between consecutive purchase days of a customer, over "
+        "every such gap in the window; null without a repeat buyer."
+    )
+    frequency: list[FrequencyRead] = Field(description="Buyers by number of purchase days.")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.health.queries import tier_distribution
-from app.metrics import churn, queries
+from app.metrics import churn, queries, value_queries
 from app.metrics.schemas import (
     CancellationsQuery,
     CancellationsRead,
@@ -22,10 +22,18 @@ from app.metrics.schemas import (
     CohortMatrixRead,
     CohortQuery,
     CohortRead,
+    CohortRevenueRead,
     CustomerCounts,
+    FrequencyRead,
+    HorizonRevenueRead,
     LiftPoints,
+    LtvMonthRead,
+    LtvQuery,
+    LtvRead,
     OfferKindRead,
     ReasonRead,
+    RepeatPurchasesQuery,
+    RepeatPurchasesRead,
     SummaryQuery,
     SummaryRead,
     TierCounts,
@@ -214,4 +222,98 @@ async def summary(session: AsyncSession, tenant_id: uuid.UUID, query: SummaryQue
         last_month=_period(last_month),
         benchmark=churn.benchmark(last_month.churn_rate),
         health=TierCounts(**await tier_distribution(session, tenant_id)),
+    )
+
+
+async def lifetime_value(session: AsyncSession, tenant_id: uuid.UUID, query: LtvQuery) -> LtvRead:
+    as_of = query.as_of or _now()
+    figures = await value_queries.ltv(
+        session,
+        tenant_id,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        plan=query.plan,
+        currency=query.currency,
+    )
+    # The cohorts are in the currency the figures chose, whatever the request said.
+    table = await value_queries.cohort_revenue(
+        session,
+        tenant_id,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        plan=query.plan,
+        currency=figures.currency,
+    )
+    return LtvRead(
+        currency=figures.currency,
+        other_currencies=figures.other_currencies,
+        plan=query.plan,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        months=[
+            LtvMonthRead(
+                start=m.start,
+                end=m.end,
+                customers_at_start=m.customers_at_start,
+                mrr_at_start=m.mrr_at_start,
+                churned=m.churned,
+                churn_rate=m.churn_rate,
+            )
+            for m in figures.months
+        ],
+        customer_months=figures.customer_months,
+        mrr_months=figures.mrr_months,
+        churned=figures.churned,
+        arpa=figures.arpa,
+        monthly_churn_rate=figures.monthly_churn_rate,
+        ltv=figures.ltv,
+        cohorts=[
+            CohortRevenueRead(
+                start=row.start,
+                end=row.end,
+                customers=row.customers,
+                horizons=[
+                    HorizonRevenueRead(
+                        months=h.months,
+                        revenue=h.revenue,
+                        revenue_per_customer=row.per_customer(h),
+                    )
+                    for h in row.horizons
+                ],
+            )
+            for row in table.cohorts
+        ],
+    )
+
+
+async def repeat_purchases(
+    session: AsyncSession, tenant_id: uuid.UUID, query: RepeatPurchasesQuery
+) -> RepeatPurchasesRead:
+    as_of = query.as_of or _now()
+    figures = await value_queries.repeat_purchases(
+        session, tenant_id, start=query.start, end=query.end, as_of=as_of, currency=query.currency
+    )
+    return RepeatPurchasesRead(
+        currency=figures.currency,
+        other_currencies=figures.other_currencies,
+        start=query.start,
+        end=query.end,
+        as_of=as_of,
+        purchases=figures.purchases,
+        revenue=figures.revenue,
+        buyers=figures.buyers,
+        repeat_buyers=figures.repeat_buyers,
+        repeat_purchase_rate=figures.repeat_purchase_rate,
+        median_days_between_purchases=figures.median_interval_days,
+        frequency=[
+            FrequencyRead(
+                purchase_days=bucket,
+                customers=customers,
+                share=churn.percentage(customers, figures.buyers),
+            )
+            for bucket, customers in figures.frequency.items()
+        ],
     )

@@ -12,9 +12,12 @@ from app.models.offer import Offer
 from app.models.offer_settings import OfferSettings
 from app.models.plan import Plan
 from app.models.segment_mapping import SEGMENT_TARGETS, SegmentMapping
+from app.models.signal_emission import SIGNALS, SignalEmission
+from app.models.signal_settings import SignalSettings
 from app.models.status_change import CustomerStatusChange
 from app.models.stripe_endpoint import StripeEndpoint
 from app.models.tenant import Tenant
+from app.models.tenant_purchase_rhythm import TenantPurchaseRhythm
 from app.models.usage_daily import UsageDaily
 from app.models.webhook_delivery import DELIVERY_STATUSES, WebhookDelivery
 from app.models.webhook_endpoint import WebhookEndpoint
@@ -26,6 +29,7 @@ __all__ = [
     "FLOW_STATUSES",
     "FLOW_VARIANTS",
     "SEGMENT_TARGETS",
+    "SIGNALS",
     "ApiKey",
     "AuditEntry",
     "Base",
@@ -40,8 +44,11 @@ __all__ = [
     "OfferSettings",
     "Plan",
     "SegmentMapping",
+    "SignalEmission",
+    "SignalSettings",
     "StripeEndpoint",
     "Tenant",
+    "TenantPurchaseRhythm",
     "UsageDaily",
     "WebhookDelivery",
     "WebhookEndpoint",

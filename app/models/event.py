@@ -79,4 +79,13 @@ class Event(Base):
             "occurred_at",
             postgresql_where=text("type <> 'usage'"),
         ),
+        # Purchase rhythms and the value metrics read purchases only, per customer in time
+        # order; usage events (most rows) stay out of the index.
+        Index(
+            "ix_events_purchases",
+            "tenant_id",
+            "customer_id",
+            "occurred_at",
+            postgresql_where=text("type = 'purchase'"),
+        ),
     )

@@ -15,6 +15,19 @@ EVENT_TYPES: dict[str, str] = {
     ),
     "customer.churned": "A customer's cancellation took effect: customer_id, reason, mrr lost.",
     "customer.reactivated": "A lost customer subscribed again: customer_id, plan, mrr.",
+    "customer.reorder_overdue": (
+        "A repeat buyer is late for its usual purchase (lifecycle signal): customer_id, "
+        "last_purchase_at, purchase_days, median_interval_days, expected_purchase_at, "
+        "overdue_since, factor."
+    ),
+    "customer.inactive": (
+        "A customer who used the product has not for the configured days (lifecycle signal): "
+        "customer_id, last_usage_at, inactive_days, inactive_since, status, plan."
+    ),
+    "customer.loyalty_milestone": (
+        "An active, healthy customer reached a tenure milestone (lifecycle signal): "
+        "customer_id, months, subscribed_at, reached_at, score, plan, mrr, currency."
+    ),
     "cancellation_flow.completed": (
         "A cancellation flow ended: flow_id, customer_id, reason, comment, variant, outcome "
         "(accepted, declined, abandoned), offer (offer_id, kind, title, params applied), "

@@ -80,16 +80,20 @@ async def enqueue_many(
     announcements: Sequence[tuple[str, dict[str, Any]]],
     *,
     now: datetime | None = None,
+    event_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """:func:`enqueue` for many ``(event_type, data)`` at once, in one statement (a rescore of
-    a thousand customers announces its tier changes in one round trip, not a thousand)."""
+    a thousand customers announces its tier changes in one round trip, not a thousand).
+    ``event_ids``, one per announcement, lets a caller choose the ids (to record them)."""
     for event_type, _ in announcements:
         if event_type not in events.EVENT_TYPES:
             raise ValueError(f"unregistered webhook event type {event_type!r}")
     at = now or datetime.now(UTC)
+    if event_ids is not None and len(event_ids) != len(announcements):
+        raise ValueError("one event id per announcement")
+    ids = list(event_ids) if event_ids is not None else [uuid.uuid4() for _ in announcements]
     rows = []
-    for event_type, data in announcements:
-        event_id = uuid.uuid4()
+    for (event_type, data), event_id in zip(announcements, ids, strict=True):
         body = json.dumps(envelope(event_id, event_type, at, tenant_id, data))
         rows.append((event_id, event_type, body))
     await repository.insert_many_for_subscribers(session, tenant_id, rows, at)

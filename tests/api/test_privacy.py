@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import session_factory
 from app.privacy.tables import customer_tables, unreviewed_json_columns
+from app.signals.service import scan_signals
 from app.webhooks import service as webhooks
 from tests.conftest import Committed, TenantInfo, bearer, make_key
 from tests.factories import at, event, post_batch, subscribe
@@ -98,6 +100,14 @@ async def two_customers(
 ) -> TenantInfo:
     await seed_customer(client, tenant, "cus_gone", "a")
     await seed_customer(client, tenant, "cus_kept", "b")
+    # a lifecycle signal about each: a day without usage after the last one, at(2)
+    settings = await client.put(
+        "/v1/settings/signals", json={"inactive": {"days": 1}}, headers=tenant.headers
+    )
+    assert settings.status_code == 200, settings.text
+    async with session_factory(conn)() as session, session.begin():
+        report = await scan_signals(session, tenant.id, now=datetime.fromisoformat(at(3.5)))
+    assert report.inactive == 2
     await webhook_about(client, conn, tenant, ["cus_gone", "cus_kept"])
     return tenant
 
