@@ -53,7 +53,7 @@ _UNITS: Mapping[Granularity, tuple[str, int, int]] = {
 # count as the selected currency), the selected currency, the other currencies present, and the
 # customers left out because their currency is another one. The default currency is the one most
 # customers with an MRR-bearing change have.
-_SELECTION = """
+SELECTION = """
 customer_currency AS (
     SELECT DISTINCT ON (customer_id) customer_id, currency
     FROM customer_status_changes
@@ -88,7 +88,7 @@ excluded AS (
 )"""
 
 # Calendar periods overlapping [start, end), as UTC wall-clock timestamps.
-_GRID = """
+GRID = """
 grid AS (
     SELECT g AS period_start, g + make_interval(months => :months, days => :days) AS period_end
     FROM generate_series(
@@ -115,8 +115,8 @@ _CHANGES = """
 """
 
 _CHURN_SQL = f"""
-WITH {_SELECTION},
-{_GRID.format(extra="")},
+WITH {SELECTION},
+{GRID.format(extra="")},
 steps AS (
     SELECT customer_id, bucket,
            bucket IS DISTINCT FROM lag(bucket) OVER w AS opens,
@@ -220,8 +220,8 @@ ORDER BY st.period_start
 """
 
 _COHORT_SQL = f"""
-WITH {_SELECTION},
-{_GRID.format(extra="AND g <= CAST(:as_of AS timestamptz) AT TIME ZONE 'UTC'")},
+WITH {SELECTION},
+{GRID.format(extra="AND g <= CAST(:as_of AS timestamptz) AT TIME ZONE 'UTC'")},
 steps AS (
     SELECT customer_id, bucket, mrr,
            kind = 'new' AND count(*) FILTER (WHERE kind = 'new') OVER w = 1 AS first_new,
@@ -292,7 +292,7 @@ ORDER BY x.cohort, x.k
 """
 
 _CANCELLATIONS_SQL = f"""
-WITH {_SELECTION},
+WITH {SELECTION},
 reasons AS (
     SELECT k.reason, count(*) AS cancellations, sum(k.previous_mrr) AS mrr_lost
     FROM customer_status_changes k
@@ -309,7 +309,7 @@ ORDER BY r.cancellations DESC, r.reason COLLATE "C" NULLS LAST
 """
 
 _CURRENT_SQL = f"""
-WITH {_SELECTION},
+WITH {SELECTION},
 latest AS (
     SELECT DISTINCT ON (k.customer_id) k.customer_id, k.status,
            CASE WHEN k.status = 'active' THEN k.mrr ELSE 0 END AS mrr
@@ -354,7 +354,7 @@ def _params(
     return {"tenant_id": tenant_id, "as_of": as_of, "currency": currency, **extra}
 
 
-def _grid_params(start: datetime, end: datetime, granularity: Granularity) -> dict[str, Any]:
+def grid_params(start: datetime, end: datetime, granularity: Granularity) -> dict[str, Any]:
     unit, months, days = _UNITS[granularity]
     return {
         "start": start,
@@ -384,7 +384,7 @@ async def churn_series(
     currency: str | None = None,
 ) -> ChurnSeries:
     """``churn.churn_series`` in one statement."""
-    params = _params(tenant_id, as_of, currency, plan=plan, **_grid_params(start, end, granularity))
+    params = _params(tenant_id, as_of, currency, plan=plan, **grid_params(start, end, granularity))
     rows = (await session.execute(text(_CHURN_SQL), params)).mappings().all()
     return ChurnSeries(
         currency=rows[0]["currency"],
@@ -411,7 +411,7 @@ async def cohort_matrix(
     currency: str | None = None,
 ) -> CohortMatrix:
     """``churn.cohort_matrix`` in one statement (one row per cell)."""
-    params = _params(tenant_id, as_of, currency, **_grid_params(start, end, granularity))
+    params = _params(tenant_id, as_of, currency, **grid_params(start, end, granularity))
     rows = (await session.execute(text(_COHORT_SQL), params)).mappings().all()
     cohorts: list[CohortRow] = []
     for row in rows:

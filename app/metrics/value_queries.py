@@ -4,7 +4,7 @@ Lifetime value reuses the monthly churn series (:func:`app.metrics.queries.churn
 its population, plan filter and currency rule are the churn metrics' own. Cohort revenue and
 repeat purchases read ``purchase`` events through the partial index ``ix_events_purchases``;
 each is one statement. Cohort revenue reuses the churn queries' currency selection and period
-grid (``_SELECTION``, ``_GRID``), so both families of metrics agree exactly.
+grid (``SELECTION``, ``GRID``), so both families of metrics agree exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.metrics import queries
 from app.metrics.churn import grid_end, truncate
-from app.metrics.queries import _GRID, _SELECTION
+from app.metrics.queries import GRID, SELECTION
 from app.metrics.value import (
     FREQUENCY_BUCKETS,
     HORIZONS,
@@ -34,8 +34,8 @@ from app.metrics.value import (
 # the selected currency from their activation on, up to the longest horizon; each purchase then
 # counts for every horizon it falls within.
 _COHORT_REVENUE_SQL = f"""
-WITH {_SELECTION},
-{_GRID.format(extra="AND g <= CAST(:as_of AS timestamptz) AT TIME ZONE 'UTC'")},
+WITH {SELECTION},
+{GRID.format(extra="AND g <= CAST(:as_of AS timestamptz) AT TIME ZONE 'UTC'")},
 horizons AS (
     SELECT unnest(CAST(:horizons AS int[])) AS n
 ),
@@ -184,7 +184,7 @@ async def cohort_revenue(
     horizons: Sequence[int] = HORIZONS,
 ) -> CohortRevenueTable:
     """``value.cohort_revenue`` in one statement (one row per cohort and horizon)."""
-    grid = queries._grid_params(start, end, "month")
+    grid = queries.grid_params(start, end, "month")
     params = {
         "tenant_id": tenant_id,
         "as_of": as_of,
