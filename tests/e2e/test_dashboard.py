@@ -267,6 +267,24 @@ def test_sign_in_and_every_panel_renders_with_data(demo: Demo, tab: Tab) -> None
     assert save_rate.locator(".kpi-value").inner_text() == f"{treatment['save_rate'] * 100:.1f}%"
     assert f"{treatment['saved']} saved of {treatment['resolved']}" in save_rate.inner_text()
 
+    # Lifetime value over the last 12 full months, repeat purchases over the last 12 months.
+    now = datetime.now(UTC)
+    first_full = now.year * 12 + now.month - 1 - 12
+    ltv = demo.api(
+        "GET",
+        "/v1/metrics/ltv",
+        demo.read_key,
+        params={
+            "start": f"{first_full // 12:04d}-{first_full % 12 + 1:02d}-01",
+            "end": f"{now.year:04d}-{now.month:02d}-01",
+        },
+    )
+    assert ltv["ltv"] is not None  # the demo loses customers every month
+    assert f"${round(ltv['ltv']) / 100:,.2f}" == kpis.locator("#kpi-ltv .kpi-value").inner_text()
+    repeat = kpis.locator("#kpi-repeat")
+    assert repeat.locator(".kpi-value").inner_text().endswith("%")
+    assert "buyers bought on 2+ days" in repeat.inner_text()
+
     # The page asks for the cohorts of the last 12 months, this one included.
     now = datetime.now(UTC)
     months_ago = now.year * 12 + now.month - 1 - 11

@@ -54,6 +54,8 @@ export async function renderOverview() {
   const panels = [
     panel(gen, "kpis", summary, renderSummaryKpis),
     panel(gen, "kpis", flows, renderSaveRateKpi),
+    panel(gen, "kpis", api.get("v1/metrics/ltv", fullMonths), renderLtvKpi),
+    panel(gen, "kpis", api.get("v1/metrics/repeat-purchases", lastTwelve), renderRepeatKpi),
     panel(gen, "panel-churn", churn, renderChurn),
     panel(gen, "panel-mrr", churn, renderMrr),
     panel(gen, "panel-tiers", Promise.all([summary, api.get("v1/health/tiers")]), renderTiers),
@@ -115,6 +117,8 @@ const KPI_SLOTS = [
   ["churn", "Last month's churn"],
   ["nrr", "Net revenue retention"],
   ["save-rate", "Save rate of cancellation flows"],
+  ["ltv", "Lifetime value"],
+  ["repeat", "Repeat purchase rate"],
 ];
 
 function renderKpiSlots() {
@@ -196,6 +200,34 @@ function renderSaveRateKpi(report) {
         ? `${fmt.number(treatment.saved)} saved of ${fmt.number(treatment.resolved)} flows with offers, last 12 months`
         : "no flow with offers has finished its keep window yet",
       `${fmt.number(report.totals.pending)} flows pending: their ${report.keep_days}-day keep window is not over`,
+    ],
+  });
+}
+
+function renderLtvKpi(report) {
+  const months = report.months.length;
+  fillKpi("ltv", {
+    value: report.ltv === null ? "—" : fmt.money(Math.round(report.ltv), report.currency),
+    details: [
+      report.arpa === null
+        ? "no subscribers in the last 12 full months"
+        : `ARPA ${fmt.money(Math.round(report.arpa), report.currency)} a month, ` +
+          `churn ${fmt.percent(report.monthly_churn_rate, 2)} a month`,
+      report.ltv === null && report.arpa !== null
+        ? "no customer lost: no finite lifetime"
+        : `ARPA / monthly churn over the last ${months} full months`,
+    ],
+  });
+}
+
+function renderRepeatKpi(report) {
+  fillKpi("repeat", {
+    value: report.repeat_purchase_rate === null ? "—" : fmt.percent(report.repeat_purchase_rate),
+    details: [
+      `${fmt.number(report.repeat_buyers)} of ${fmt.number(report.buyers)} buyers bought on 2+ days, last 12 months`,
+      report.median_days_between_purchases === null
+        ? "no repeat purchase yet"
+        : `median ${fmt.number(report.median_days_between_purchases, 1)} days between purchases`,
     ],
   });
 }
