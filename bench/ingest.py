@@ -22,10 +22,8 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,13 +39,12 @@ sys.path.insert(0, str(ROOT))
 from app.config import Settings  # noqa: E402
 from app.customers.service import apply_new_events  # noqa: E402
 from app.db import driver_connection, make_engine, session_factory  # noqa: E402
-from app.embedded import EmbeddedPostgres  # noqa: E402
 from app.events.repository import EVENT_COLUMNS, EventRow  # noqa: E402
 from app.events.schemas import EVENT_ADAPTER  # noqa: E402
 from app.events.service import to_row  # noqa: E402
 from app.health.scoring import rescore  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
 from app.tenants.service import create_tenant  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -208,23 +204,8 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    embedded = None
-    tmp = None
-    if args.database_url:
-        server_url = Settings(database_url=args.database_url).database_url
-        assert server_url
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="hf-bench-"))
-        embedded = EmbeddedPostgres(tmp)
-        server_url = embedded.start()
-    name = f"holdfast_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with scratch_database(args.database_url, settings) as url:
         engine = make_engine(url, settings)
-        await upgrade(engine)
         async with session_factory(engine)() as session, session.begin():
             http_tenant, http_key = await create_tenant(session, "bench-http")
             direct_tenant, _ = await create_tenant(session, "bench-direct")
@@ -266,14 +247,6 @@ async def main() -> None:
         print(f"http   (POST /v1/events/batch): {http_rate:10.0f} events/s  ({http_s:.1f} s)")
         print(f"ratio http/direct: {http_rate / direct_rate:.2f} (goal >= 0.50)")
         print("both paths stored every event once and folded to identical customer totals")
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

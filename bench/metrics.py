@@ -27,10 +27,10 @@ import asyncpg
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.config import Settings, normalize_database_url
+from app.config import Settings
 from app.db import make_engine
 from app.metrics import queries
-from app.migrate import upgrade
+from bench.scratch import scratch_database
 
 PLANS = {"basic": 2_900, "pro": 9_900, "business": 29_900}
 CURRENCIES = [("USD", 0.85), ("EUR", 0.10), ("GBP", 0.05)]
@@ -187,108 +187,99 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    admin_url = normalize_database_url(
-        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
-    name = f"holdfast_bench_{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=None, db_statement_timeout_ms=600_000)
-    admin = make_engine(admin_url, settings, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, settings)
-    try:
-        await upgrade(engine)
-        origin = datetime(2024, 1, 1, tzinfo=UTC)
-        end = month_start(origin, args.months)
-        tenant_id, noise_id = uuid.uuid4(), uuid.uuid4()
-        began = time.perf_counter()
-        rows = generate(tenant_id, args.customers, origin, args.months, args.seed)
-        noise = generate(noise_id, args.customers // 5, origin, args.months, args.seed + 1)
-        generated = time.perf_counter() - began
-        began = time.perf_counter()
-        await load(url, [(tenant_id, rows), (noise_id, noise)])
-        loaded = time.perf_counter() - began
-        print(
-            f"database {name}: {args.customers} customers, {len(rows)} status changes over "
-            f"{args.months} months (+ {len(noise)} rows of another tenant); "
-            f"generated in {generated:.1f} s, COPY + ANALYZE in {loaded:.1f} s"
-        )
-
-        as_of = end  # the scheduled cancellations after the window stay in the future
-
-        async def baseline(session: AsyncSession) -> Any:
-            return await session.scalar(
-                text(
-                    "SELECT count(DISTINCT customer_id) FROM customer_status_changes"
-                    " WHERE tenant_id = :t AND effective_at <= :as_of"
-                ),
-                {"t": tenant_id, "as_of": as_of},
+    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    async with scratch_database(server, settings, keep=args.keep) as url:
+        engine = make_engine(url, settings)
+        try:
+            origin = datetime(2024, 1, 1, tzinfo=UTC)
+            end = month_start(origin, args.months)
+            tenant_id, noise_id = uuid.uuid4(), uuid.uuid4()
+            began = time.perf_counter()
+            rows = generate(tenant_id, args.customers, origin, args.months, args.seed)
+            noise = generate(noise_id, args.customers // 5, origin, args.months, args.seed + 1)
+            generated = time.perf_counter() - began
+            began = time.perf_counter()
+            await load(url, [(tenant_id, rows), (noise_id, noise)])
+            loaded = time.perf_counter() - began
+            print(
+                f"database {make_url(url).database}:"
+                f" {args.customers} customers, {len(rows)} status changes over "
+                f"{args.months} months (+ {len(noise)} rows of another tenant); "
+                f"generated in {generated:.1f} s, COPY + ANALYZE in {loaded:.1f} s"
             )
 
-        async def monthly(session: AsyncSession) -> Any:
-            return await queries.churn_series(
-                session, tenant_id, start=origin, end=end, granularity="month", as_of=as_of
+            as_of = end  # the scheduled cancellations after the window stay in the future
+
+            async def baseline(session: AsyncSession) -> Any:
+                return await session.scalar(
+                    text(
+                        "SELECT count(DISTINCT customer_id) FROM customer_status_changes"
+                        " WHERE tenant_id = :t AND effective_at <= :as_of"
+                    ),
+                    {"t": tenant_id, "as_of": as_of},
+                )
+
+            async def monthly(session: AsyncSession) -> Any:
+                return await queries.churn_series(
+                    session, tenant_id, start=origin, end=end, granularity="month", as_of=as_of
+                )
+
+            async def weekly(session: AsyncSession) -> Any:
+                return await queries.churn_series(
+                    session, tenant_id, start=origin, end=end, granularity="week", as_of=as_of
+                )
+
+            async def by_plan(session: AsyncSession) -> Any:
+                return await queries.churn_series(
+                    session,
+                    tenant_id,
+                    start=origin,
+                    end=end,
+                    granularity="month",
+                    as_of=as_of,
+                    plan="pro",
+                )
+
+            async def cohorts(session: AsyncSession) -> Any:
+                return await queries.cohort_matrix(
+                    session, tenant_id, start=origin, end=end, granularity="month", as_of=as_of
+                )
+
+            async def cancellations(session: AsyncSession) -> Any:
+                return await queries.cancellation_report(
+                    session, tenant_id, start=origin, end=end, as_of=as_of
+                )
+
+            async def current(session: AsyncSession) -> Any:
+                return await queries.current_state(session, tenant_id, as_of=as_of)
+
+            base_times, _ = await timed(engine, args.repeat, baseline)
+            base = statistics.median(base_times)
+            print(describe("baseline: read the tenant's rows", base_times, base))
+            results: dict[str, Any] = {}
+            for label, call in [
+                ("monthly churn series (24 periods)", monthly),
+                ("weekly churn series", weekly),
+                ("monthly churn series, plan=pro", by_plan),
+                ("monthly cohort matrix", cohorts),
+                ("cancellations by reason", cancellations),
+                ("current state (summary)", current),
+            ]:
+                times, results[label] = await timed(engine, args.repeat, call)
+                print(describe(label, times, base))
+
+            series = results["monthly churn series (24 periods)"]
+            last = series.periods[-1]
+            print(
+                f"sanity: currency {series.currency} (others {series.other_currencies});"
+                f" last month "
+                f"{last.customers_at_start} at start, {last.churned} churned "
+                f"({last.churn_rate:.2f}%), NRR {last.net_revenue_retention:.1f}%; "
+                f"{len(results['monthly cohort matrix'].cohorts)} cohorts"
             )
-
-        async def weekly(session: AsyncSession) -> Any:
-            return await queries.churn_series(
-                session, tenant_id, start=origin, end=end, granularity="week", as_of=as_of
-            )
-
-        async def by_plan(session: AsyncSession) -> Any:
-            return await queries.churn_series(
-                session,
-                tenant_id,
-                start=origin,
-                end=end,
-                granularity="month",
-                as_of=as_of,
-                plan="pro",
-            )
-
-        async def cohorts(session: AsyncSession) -> Any:
-            return await queries.cohort_matrix(
-                session, tenant_id, start=origin, end=end, granularity="month", as_of=as_of
-            )
-
-        async def cancellations(session: AsyncSession) -> Any:
-            return await queries.cancellation_report(
-                session, tenant_id, start=origin, end=end, as_of=as_of
-            )
-
-        async def current(session: AsyncSession) -> Any:
-            return await queries.current_state(session, tenant_id, as_of=as_of)
-
-        base_times, _ = await timed(engine, args.repeat, baseline)
-        base = statistics.median(base_times)
-        print(describe("baseline: read the tenant's rows", base_times, base))
-        results: dict[str, Any] = {}
-        for label, call in [
-            ("monthly churn series (24 periods)", monthly),
-            ("weekly churn series", weekly),
-            ("monthly churn series, plan=pro", by_plan),
-            ("monthly cohort matrix", cohorts),
-            ("cancellations by reason", cancellations),
-            ("current state (summary)", current),
-        ]:
-            times, results[label] = await timed(engine, args.repeat, call)
-            print(describe(label, times, base))
-
-        series = results["monthly churn series (24 periods)"]
-        last = series.periods[-1]
-        print(
-            f"sanity: currency {series.currency} (others {series.other_currencies}); last month "
-            f"{last.customers_at_start} at start, {last.churned} churned "
-            f"({last.churn_rate:.2f}%), NRR {last.net_revenue_retention:.1f}%; "
-            f"{len(results['monthly cohort matrix'].cohorts)} cohorts"
-        )
-    finally:
-        await engine.dispose()
-        if not args.keep:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        finally:
+            await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -19,27 +19,23 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
 from app.db import Database, driver_connection, make_engine, session_factory  # noqa: E402
-from app.embedded import EmbeddedPostgres  # noqa: E402
 from app.health.jobs import rescore_all  # noqa: E402
 from app.ids import uuid7  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
 from app.tenants.service import create_tenant  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 
 async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.UUID:
@@ -47,7 +43,6 @@ async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.
     now = datetime.now(UTC)
     today = now.date()
     engine = make_engine(url, settings)
-    await upgrade(engine)
     async with session_factory(engine)() as session, session.begin():
         tenant, _ = await create_tenant(session, "bench")
         conn = await driver_connection(session)
@@ -181,20 +176,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    embedded = tmp = None
-    if args.database_url:
-        server_url = Settings(database_url=args.database_url).database_url
-        assert server_url
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="hf-bench-"))
-        embedded = EmbeddedPostgres(tmp)
-        server_url = embedded.start()
-    name = f"holdfast_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with scratch_database(args.database_url, settings) as url:
         tenant_id = await load(url, settings, args.customers, args.seed)
         base = await baseline(url, settings, tenant_id)
         database = Database.from_url(url, settings)
@@ -209,14 +191,6 @@ async def main() -> None:
             f"{report.seconds / base:.1f}x baseline)"
         )
         print(f"tier changes announced: {report.tier_changes} (first scoring: none expected)")
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,14 @@ from typing import Any
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.config import Settings, normalize_database_url
+from app.config import Settings
 from app.customers import repository as customers
 from app.customers import service as customer_service
 from app.db import make_engine
 from app.metrics import value_queries
-from app.migrate import upgrade
 from app.signals.service import scan_signals
 from bench.metrics import describe, timed
+from bench.scratch import scratch_database
 
 ORIGIN = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -107,114 +107,104 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    admin_url = normalize_database_url(
-        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
-    name = f"holdfast_bench_{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=None, db_statement_timeout_ms=600_000)
-    admin = make_engine(admin_url, settings, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, settings)
-    try:
-        await upgrade(engine)
-        tenant_id, noise_id = uuid.uuid4(), uuid.uuid4()
-        began = time.perf_counter()
-        await generate(engine, tenant_id, args.customers)
-        await generate(engine, noise_id, args.customers // 5)
-        async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE"))
-        async with engine.connect() as conn:
-            purchases = await conn.scalar(
-                text("SELECT count(*) FROM events WHERE tenant_id = :t AND type = 'purchase'"),
-                {"t": tenant_id},
+    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    async with scratch_database(server, settings, keep=args.keep) as url:
+        engine = make_engine(url, settings)
+        try:
+            tenant_id, noise_id = uuid.uuid4(), uuid.uuid4()
+            began = time.perf_counter()
+            await generate(engine, tenant_id, args.customers)
+            await generate(engine, noise_id, args.customers // 5)
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE"))
+            async with engine.connect() as conn:
+                purchases = await conn.scalar(
+                    text("SELECT count(*) FROM events WHERE tenant_id = :t AND type = 'purchase'"),
+                    {"t": tenant_id},
+                )
+            print(
+                f"database {make_url(url).database}:"
+                f" {args.customers} customers, {purchases} purchases (+ 5 usage "
+                f"events each, + a tenant a fifth the size); generated in "
+                f"{time.perf_counter() - began:.1f} s"
             )
-        print(
-            f"database {name}: {args.customers} customers, {purchases} purchases (+ 5 usage "
-            f"events each, + a tenant a fifth the size); generated in "
-            f"{time.perf_counter() - began:.1f} s"
-        )
-        year = (ORIGIN, ORIGIN + timedelta(days=365))
-        as_of = ORIGIN + timedelta(days=800)
+            year = (ORIGIN, ORIGIN + timedelta(days=365))
+            as_of = ORIGIN + timedelta(days=800)
 
-        async def baseline(session: AsyncSession) -> Any:
-            return await session.scalar(
-                text(
-                    "SELECT count(DISTINCT customer_id) FROM events"
-                    " WHERE tenant_id = :t AND type = 'purchase'"
-                ),
-                {"t": tenant_id},
+            async def baseline(session: AsyncSession) -> Any:
+                return await session.scalar(
+                    text(
+                        "SELECT count(DISTINCT customer_id) FROM events"
+                        " WHERE tenant_id = :t AND type = 'purchase'"
+                    ),
+                    {"t": tenant_id},
+                )
+
+            async def one_customer(session: AsyncSession) -> Any:
+                return await customers.purchase_facts(session, tenant_id, "c12")
+
+            async def tenant_median(session: AsyncSession) -> Any:
+                return await customers.tenant_median_interval(session, tenant_id)
+
+            async def refresh(session: AsyncSession) -> Any:
+                return await customer_service.refresh_tenant_rhythm(session, tenant_id, as_of)
+
+            async def one_time_buyer(session: AsyncSession) -> Any:
+                view = await customer_service.get_customer(session, tenant_id, "c13")
+                return view.purchases
+
+            async def repeat(session: AsyncSession) -> Any:
+                return await value_queries.repeat_purchases(
+                    session, tenant_id, start=year[0], end=year[1], as_of=as_of
+                )
+
+            async def cohorts(session: AsyncSession) -> Any:
+                return await value_queries.cohort_revenue(
+                    session, tenant_id, start=year[0], end=year[1], as_of=as_of
+                )
+
+            async def ltv(session: AsyncSession) -> Any:
+                return await value_queries.ltv(
+                    session, tenant_id, start=year[0], end=year[1], as_of=as_of
+                )
+
+            def scan_at(now: datetime) -> Callable[[AsyncSession], Awaitable[Any]]:
+                async def scan(session: AsyncSession) -> Any:
+                    return await scan_signals(session, tenant_id, now=now)
+
+                return scan
+
+            base_times, _ = await timed(engine, args.repeat, baseline)
+            base = statistics.median(base_times)
+            print(describe("baseline: read the purchases", base_times, base))
+            results: dict[str, Any] = {}
+            for label, call in [
+                ("customer rhythm, repeat buyer", one_customer),
+                ("tenant median interval (live)", tenant_median),
+                ("store it (periodic job)", refresh),
+                ("GET customer, one-time buyer", one_time_buyer),
+                ("repeat purchases, one year", repeat),
+                ("cohort revenue, 12 cohorts", cohorts),
+                ("ltv (monthly churn series)", ltv),
+            ]:
+                times, results[label] = await timed(engine, args.repeat, call)
+                print(describe(label, times, base))
+            for label, now in [
+                ("signal scan, day 200", ORIGIN + timedelta(days=200)),
+                ("signal scan, day 400", ORIGIN + timedelta(days=400)),
+            ]:
+                times, results[label] = await timed_rolled_back(engine, args.repeat, scan_at(now))
+                print(describe(label, times, base))
+            r = results["repeat purchases, one year"]
+            print(
+                f"sanity: {r.buyers} buyers, repeat rate {r.repeat_purchase_rate:.1f}%, median "
+                f"{r.median_interval_days} days; tenant median "
+                f"{results['tenant median interval (live)']} days; scans announced "
+                f"{results['signal scan, day 200']} / {results['signal scan, day 400']}"
             )
-
-        async def one_customer(session: AsyncSession) -> Any:
-            return await customers.purchase_facts(session, tenant_id, "c12")
-
-        async def tenant_median(session: AsyncSession) -> Any:
-            return await customers.tenant_median_interval(session, tenant_id)
-
-        async def refresh(session: AsyncSession) -> Any:
-            return await customer_service.refresh_tenant_rhythm(session, tenant_id, as_of)
-
-        async def one_time_buyer(session: AsyncSession) -> Any:
-            view = await customer_service.get_customer(session, tenant_id, "c13")
-            return view.purchases
-
-        async def repeat(session: AsyncSession) -> Any:
-            return await value_queries.repeat_purchases(
-                session, tenant_id, start=year[0], end=year[1], as_of=as_of
-            )
-
-        async def cohorts(session: AsyncSession) -> Any:
-            return await value_queries.cohort_revenue(
-                session, tenant_id, start=year[0], end=year[1], as_of=as_of
-            )
-
-        async def ltv(session: AsyncSession) -> Any:
-            return await value_queries.ltv(
-                session, tenant_id, start=year[0], end=year[1], as_of=as_of
-            )
-
-        def scan_at(now: datetime) -> Callable[[AsyncSession], Awaitable[Any]]:
-            async def scan(session: AsyncSession) -> Any:
-                return await scan_signals(session, tenant_id, now=now)
-
-            return scan
-
-        base_times, _ = await timed(engine, args.repeat, baseline)
-        base = statistics.median(base_times)
-        print(describe("baseline: read the purchases", base_times, base))
-        results: dict[str, Any] = {}
-        for label, call in [
-            ("customer rhythm, repeat buyer", one_customer),
-            ("tenant median interval (live)", tenant_median),
-            ("store it (periodic job)", refresh),
-            ("GET customer, one-time buyer", one_time_buyer),
-            ("repeat purchases, one year", repeat),
-            ("cohort revenue, 12 cohorts", cohorts),
-            ("ltv (monthly churn series)", ltv),
-        ]:
-            times, results[label] = await timed(engine, args.repeat, call)
-            print(describe(label, times, base))
-        for label, now in [
-            ("signal scan, day 200", ORIGIN + timedelta(days=200)),
-            ("signal scan, day 400", ORIGIN + timedelta(days=400)),
-        ]:
-            times, results[label] = await timed_rolled_back(engine, args.repeat, scan_at(now))
-            print(describe(label, times, base))
-        r = results["repeat purchases, one year"]
-        print(
-            f"sanity: {r.buyers} buyers, repeat rate {r.repeat_purchase_rate:.1f}%, median "
-            f"{r.median_interval_days} days; tenant median "
-            f"{results['tenant median interval (live)']} days; scans announced "
-            f"{results['signal scan, day 200']} / {results['signal scan, day 400']}"
-        )
-    finally:
-        await engine.dispose()
-        if not args.keep:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        finally:
+            await engine.dispose()
 
 
 if __name__ == "__main__":
