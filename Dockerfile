@@ -4,6 +4,7 @@ WORKDIR /src
 RUN python -m venv /opt/holdfast
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY migrations ./migrations
 RUN /opt/holdfast/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim

@@ -9,12 +9,19 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: ``app/migrations`` inside an installed wheel (the build maps the
+    top-level ``migrations/`` folder there), else ``migrations/`` beside the package in a source
+    checkout (an editable install)."""
+    package = Path(__file__).parent
+    packaged = package / "migrations"
+    return packaged if (packaged / "env.py").is_file() else package.parent / "migrations"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
