@@ -139,6 +139,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "/v1/webhooks/{webhook_id}/deliveries": Recipe(_webhook, {"webhook_id": UNKNOWN_UUID}),
     "/v1/webhooks/{webhook_id}/test": Recipe(_webhook, {"webhook_id": UNKNOWN_UUID}),
+    "/v1/webhooks/{webhook_id}/rotate-secret": Recipe(
+        _webhook, {"webhook_id": UNKNOWN_UUID}, bodies={"post": {}}
+    ),
 }
 
 METHODS = ("get", "put", "post", "patch", "delete")
