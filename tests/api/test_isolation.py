@@ -107,6 +107,7 @@ UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 SIGNATURE_AUTHENTICATED = {
     "/v1/integrations/stripe/webhook/{tenant_id}",
     "/v1/integrations/paddle/webhook/{tenant_id}",
+    "/v1/integrations/chargebee/webhook/{tenant_id}",
 }
 
 RECIPES: dict[str, Recipe] = {
