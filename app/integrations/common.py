@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, get_args
 
 from app.events.schemas import MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, Event
@@ -181,3 +182,24 @@ def parse_time(value: Any) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range") from None
+
+
+# -- recurring prices -----------------------------------------------------------------------
+
+_MONTHS_PER = {
+    "month": Fraction(1),
+    "year": Fraction(12),
+    "week": Fraction(12, 52),
+    "day": Fraction(12, 365),
+}
+
+
+def monthly(amount: Fraction, interval: str, interval_count: int) -> Fraction:
+    """The monthly equivalent of ``amount`` billed every ``interval_count`` ``interval`` s:
+    ``amount / (interval_count x months per interval)``, where a month is 1, a year 12 months, a
+    week 12/52 of a month and a day 12/365 of a month. Exact (no rounding here)."""
+    if interval not in _MONTHS_PER:
+        raise ValueError(f"unknown interval {interval!r}")
+    if interval_count < 1:
+        raise ValueError("interval_count must be at least 1")
+    return amount / (interval_count * _MONTHS_PER[interval])

@@ -24,3 +24,12 @@ class UnsupportedMediaType(HoldfastError):
     status = 415
     slug = "unsupported-media-type"
     title = "Unsupported media type"
+
+
+class InvalidCredentials(HoldfastError):
+    """Wrong or missing basic-auth credentials on a billing webhook (400, like a bad signature:
+    the URL is not an API that invites a login)."""
+
+    status = 400
+    slug = "invalid-credentials"
+    title = "Webhook credentials rejected"

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import InvalidInput
 from app.events.schemas import EVENT_ADAPTER, Event
 from app.events.service import ingest
 from app.integrations.common import parse_time
@@ -88,3 +89,57 @@ async def record(
         else:
             recorded.append(Recorded(None, "invalid", tuple(getattr(outcome, "errors", ()))))
     return recorded
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPayload:
+    """One mapped payload and what became of it."""
+
+    payload: dict[str, Any]
+    result: Recorded
+
+
+async def ingest_mapped(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    source: str,
+    label: str,
+) -> list[RecordedPayload]:
+    """Validate and ingest the payloads one foreign event maps to, all or nothing: a payload
+    that fails validation, or that ingest refuses, raises InvalidInput (a 422 the sender
+    retries) and the request's transaction rolls back. ``label`` names the foreign event in
+    the error (``"The Paddle event evt_..."``)."""
+    events: list[Event] = []
+    for index, payload in enumerate(payloads):
+        try:
+            events.append(validate(payload))
+        except ValidationError as exc:
+            raise InvalidInput(
+                f"{label} maps to an invalid Holdfast event; see errors.",
+                errors=issues(exc, ("mapped", index)),
+            ) from None
+    results = await record(session, tenant_id, events, source=source)
+    refused = [
+        {**e, "loc": ["mapped", index, *list(e.get("loc", []))[1:]]}
+        for index, r in enumerate(results)
+        for e in r.errors
+    ]
+    if refused:
+        raise InvalidInput(
+            f"{label} maps to an event Holdfast refuses; see errors.", errors=refused
+        )
+    return [RecordedPayload(p, r) for p, r in zip(payloads, results, strict=True)]
+
+
+def receipt_status(
+    recorded: Sequence[RecordedPayload],
+) -> Literal["recorded", "duplicate", "ignored"]:
+    """recorded: at least one event was new; duplicate: all had been recorded; ignored:
+    nothing to record."""
+    if not recorded:
+        return "ignored"
+    if any(r.result.status == "accepted" for r in recorded):
+        return "recorded"
+    return "duplicate"

@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey
 from app.models.audit_log import AuditEntry
 from app.models.base import Base
+from app.models.billing_endpoints import ChargebeeEndpoint, PaddleEndpoint
 from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
@@ -34,6 +35,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CancellationFlow",
+    "ChargebeeEndpoint",
     "Customer",
     "CustomerStatusChange",
     "Event",
@@ -42,6 +44,7 @@ __all__ = [
     "HealthSnapshot",
     "Offer",
     "OfferSettings",
+    "PaddleEndpoint",
     "Plan",
     "SegmentMapping",
     "SignalEmission",

@@ -24,11 +24,15 @@ class WebhookEndpoint(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     url: Mapped[str] = mapped_column(String(2048))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
-    # The HMAC key deliveries are signed with. Unlike an API key it cannot be stored as a hash:
-    # signing needs the key itself. It is a secret the tenant verifies our requests with, not a
-    # credential that grants access to Holdfast; it is shown once, at creation, and wiped
-    # when the endpoint is deleted.
+    # The Standard Webhooks signing secret (``whsec_`` + base64 of the HMAC key). Unlike an API
+    # key it cannot be stored as a hash: signing needs the key itself. It is a secret the tenant
+    # verifies our requests with, not a credential that grants access to Holdfast; it is shown
+    # once, at creation or rotation, and wiped when the endpoint is deleted.
     secret: Mapped[str | None] = mapped_column(String(100))
+    # During a rotation the replaced secret still signs (a second signature in the header) until
+    # it expires, so receivers can switch without losing a delivery.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
     description: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(server_default=true())
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,10 +14,12 @@ from app.webhooks.schemas import (
     DeliveryList,
     DeliveryRead,
     DeliveryStatus,
+    SecretRotation,
     WebhookCreate,
     WebhookCreated,
     WebhookList,
     WebhookRead,
+    WebhookSecretRotated,
     WebhookUpdate,
 )
 
@@ -140,3 +143,26 @@ async def send_test_webhook(
 ) -> DeliveryRead:
     row = await service.send_test_event(session, principal.tenant_id, webhook_id)
     return DeliveryRead.model_validate(row)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookSecretRotated,
+    responses=responses(401, 403, 404, 422),
+    summary="Rotate the endpoint's signing secret (the new one is shown once)",
+    description="Issues a new secret. The previous one keeps signing beside it for "
+    "`previous_secret_valid_for_s` (default one day): each delivery carries both signatures in "
+    "`webhook-signature`, so a receiver can switch secrets without a failed delivery.",
+)
+async def rotate_webhook_secret(
+    webhook_id: uuid.UUID,
+    principal: Admin,
+    session: Session,
+    body: SecretRotation | None = None,
+) -> WebhookSecretRotated:
+    valid_for = (body or SecretRotation()).previous_secret_valid_for_s
+    rotated = await service.rotate_secret(
+        session, principal.tenant_id, webhook_id, timedelta(seconds=valid_for)
+    )
+    read = WebhookRead.model_validate(rotated.row)
+    return WebhookSecretRotated(**read.model_dump(), secret=rotated.secret)

@@ -168,6 +168,8 @@ class Claimed:
     attempts: int
     url: str
     secret: str
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = None
 
 
 async def claim_due(
@@ -214,6 +216,8 @@ async def claim_due(
             _deliveries.c.attempts,
             e.url,
             e.secret,
+            e.previous_secret,
+            e.previous_secret_expires_at,
         )
     )
     return [
@@ -226,6 +230,8 @@ async def claim_due(
             attempts=row.attempts,
             url=row.url,
             secret=row.secret or "",
+            previous_secret=row.previous_secret,
+            previous_secret_expires_at=row.previous_secret_expires_at,
         )
         for row in result
     ]

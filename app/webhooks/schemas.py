@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.webhooks import events, urls
 
@@ -76,12 +76,39 @@ class WebhookRead(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+    rotation_ends_at: datetime | None = Field(
+        default=None,
+        validation_alias=AliasChoices("rotation_ends_at", "previous_secret_expires_at"),
+        description="During a secret rotation: until when the replaced secret still signs "
+        "(each delivery then carries two signatures).",
+    )
 
 
 class WebhookCreated(WebhookRead):
     secret: str = Field(
-        description="The signing secret of X-Holdfast-Signature. Shown once: store it now."
+        description="The Standard Webhooks signing secret (whsec_ + base64 key) of the "
+        "webhook-signature header. Shown once: store it now."
     )
+
+
+MAX_ROTATION_OVERLAP_S = 7 * 86400
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    previous_secret_valid_for_s: int = Field(
+        default=86400,
+        ge=0,
+        le=MAX_ROTATION_OVERLAP_S,
+        strict=True,
+        description="How long the replaced secret keeps signing beside the new one (seconds; "
+        "0 retires it at once). Default one day, at most seven.",
+    )
+
+
+class WebhookSecretRotated(WebhookCreated):
+    """The endpoint after rotation, with its new secret (shown once)."""
 
 
 class WebhookList(BaseModel):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -21,10 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import WebhookDelivery, WebhookEndpoint
-from app.webhooks import events, repository, urls
+from app.webhooks import events, repository, signing, urls
 
 MAX_ENDPOINTS_PER_TENANT = 50
-SECRET_PREFIX = "whsec_"  # noqa: S105  (a label, not a secret)
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ async def create_endpoint(
             f"A tenant can have at most {MAX_ENDPOINTS_PER_TENANT} webhook endpoints; "
             "delete one first."
         )
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret = signing.new_secret()
     now = datetime.now(UTC)
     row = WebhookEndpoint(
         tenant_id=tenant_id,
@@ -194,8 +192,42 @@ async def delete_endpoint(
     row.updated_at = now
     row.active = False
     row.secret = None
+    row.previous_secret = None
+    row.previous_secret_expires_at = None
     await session.flush()
     await repository.cancel_pending(session, tenant_id, endpoint_id, "endpoint deleted")
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    row: WebhookEndpoint
+    secret: str
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    previous_valid_for: timedelta,
+    *,
+    now: datetime | None = None,
+) -> RotatedSecret:
+    """Give the endpoint a new secret; the current one keeps signing beside it (two signatures
+    per delivery) for ``previous_valid_for``, then stops. Rotating again within that window
+    retires the older secret at once: at most two secrets are ever valid."""
+    row = await get_endpoint(session, tenant_id, endpoint_id, for_update=True)
+    at = now or datetime.now(UTC)
+    secret = signing.new_secret()
+    if previous_valid_for > timedelta(0) and row.secret is not None:
+        row.previous_secret = row.secret
+        row.previous_secret_expires_at = at + previous_valid_for
+    else:
+        row.previous_secret = None
+        row.previous_secret_expires_at = None
+    row.secret = secret
+    row.updated_at = at
+    await session.flush()
+    return RotatedSecret(row=row, secret=secret)
 
 
 async def send_test_event(

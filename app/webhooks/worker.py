@@ -109,13 +109,24 @@ async def _private_address_reason(url: str) -> str | None:
 
 
 async def send(client: httpx.AsyncClient, claimed: Claimed, policy: DeliveryPolicy) -> Attempt:
-    """POST one delivery, signed with the current wall-clock time (receivers check it against
-    theirs, whatever clock scheduled the attempt)."""
+    """POST one delivery, signed per Standard Webhooks with the current wall-clock time
+    (receivers check it against theirs, whatever clock scheduled the attempt) and with every
+    secret valid at that time (two during a rotation)."""
     body = json.dumps(claimed.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    signed_at = time.time()
+    secrets = signing.valid_secrets(
+        claimed.secret,
+        claimed.previous_secret,
+        claimed.previous_secret_expires_at,
+        datetime.fromtimestamp(signed_at, UTC),
+    )
+    try:
+        signature = signing.headers(secrets, str(claimed.event_id), int(signed_at), body)
+    except ValueError:
+        return Attempt(None, "the endpoint has no valid signing secret")
     headers = {
         "Content-Type": "application/json",
-        signing.SIGNATURE_HEADER: signing.sign(claimed.secret, body, int(time.time())),
-        "X-Holdfast-Event-Id": str(claimed.event_id),
+        **signature,
         "X-Holdfast-Event-Type": claimed.event_type,
         "X-Holdfast-Delivery-Id": str(claimed.id),
         "X-Holdfast-Delivery-Attempt": str(claimed.attempts),

@@ -99,12 +99,16 @@ async def _flow(client: httpx.AsyncClient, tenant: TenantInfo) -> Params:
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
-# Operations whose path names a tenant but that no API key opens: the Stripe webhook is
-# authenticated by the signature of the tenant's own endpoint secret, and answers 400 to
-# anything else (tests/integrations/test_stripe.py proves a signature made with one tenant's
-# secret opens nothing of another's, and that an unknown tenant looks the same as a bad
-# signature).
-SIGNATURE_AUTHENTICATED = {"/v1/integrations/stripe/webhook/{tenant_id}"}
+# Operations whose path names a tenant but that no API key opens: the billing webhooks are
+# authenticated by the signature (Stripe, Paddle) or the credentials (Chargebee) of the tenant's
+# own endpoint, and answer 400 to anything else (tests/integrations/test_stripe.py,
+# test_paddle.py and test_chargebee.py prove a secret of one tenant opens nothing of another's,
+# and that an unknown tenant looks the same as a bad signature).
+SIGNATURE_AUTHENTICATED = {
+    "/v1/integrations/stripe/webhook/{tenant_id}",
+    "/v1/integrations/paddle/webhook/{tenant_id}",
+    "/v1/integrations/chargebee/webhook/{tenant_id}",
+}
 
 RECIPES: dict[str, Recipe] = {
     "/v1/api-keys/{key_id}": Recipe(_api_key, {"key_id": UNKNOWN_UUID}),
@@ -139,6 +143,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "/v1/webhooks/{webhook_id}/deliveries": Recipe(_webhook, {"webhook_id": UNKNOWN_UUID}),
     "/v1/webhooks/{webhook_id}/test": Recipe(_webhook, {"webhook_id": UNKNOWN_UUID}),
+    "/v1/webhooks/{webhook_id}/rotate-secret": Recipe(
+        _webhook, {"webhook_id": UNKNOWN_UUID}, bodies={"post": {}}
+    ),
 }
 
 METHODS = ("get", "put", "post", "patch", "delete")

@@ -96,7 +96,7 @@ async def test_a_committed_event_is_delivered_once_signed_with_its_envelope(
     assert request.verified
     assert request.path == "/hooks/holdfast"
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["X-Holdfast-Event-Id"] == str(event_id)
+    assert request.headers["webhook-id"] == str(event_id)
     assert request.headers["X-Holdfast-Event-Type"] == "customer.churned"
     assert request.headers["User-Agent"].startswith("Holdfast-Webhooks/")
     body = json.loads(request.body)
@@ -294,7 +294,7 @@ async def test_a_send_cut_off_mid_request_is_resent_after_the_lease(
     assert await deliver_due(committed.database, row.next_attempt_at, policy=POLICY) == 1
     assert (await delivery(committed, event_id)).status == "delivered"
     # At least once: the receiver saw the event twice, with one id to deduplicate on.
-    assert [r.headers["X-Holdfast-Event-Id"] for r in receiver.received] == [str(event_id)] * 2
+    assert [r.headers["webhook-id"] for r in receiver.received] == [str(event_id)] * 2
 
 
 async def test_slow_receivers_time_out_and_redirects_are_not_followed(

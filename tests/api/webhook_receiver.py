@@ -1,8 +1,8 @@
 """A real HTTP receiver for webhook tests: ``http.server`` on 127.0.0.1 in a thread.
 
-It verifies each request's signature with :func:`app.webhooks.signing.verify` (answering 400
-when it does not verify, as a real receiver would) and otherwise answers with the next scripted
-status, 200 once the script is used up.
+It verifies each request as a consumer would, with the ``standardwebhooks`` library (not with
+Holdfast's own code), answering 400 when it does not verify, and otherwise answers with the next
+scripted status, 200 once the script is used up.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from app.webhooks import signing
+from standardwebhooks import Webhook, WebhookVerificationError
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -62,9 +62,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                header = self.headers.get(signing.SIGNATURE_HEADER, "")
-                secret = receiver.secret
-                verified = secret is not None and signing.verify(secret, body, header)
+                verified = receiver.verifies(body, dict(self.headers.items()))
                 with receiver._lock:
                     receiver.received.append(
                         Received(self.path, dict(self.headers.items()), body, verified)
@@ -86,6 +84,15 @@ class Receiver:
                 pass
 
         return Handler
+
+    def verifies(self, body: bytes, headers: dict[str, str]) -> bool:
+        if self.secret is None:
+            return False
+        try:
+            Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
 
     def count(self) -> int:
         with self._lock:

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 
 from app.db import Session
+from app.integrations.schemas import RecordedEvent
 from app.integrations.stripe import service
 from app.integrations.stripe.schemas import (
-    RecordedEvent,
     StripeSettings,
     StripeSettingsIn,
     StripeWebhookReceipt,

@@ -46,7 +46,7 @@ from fractions import Fraction
 from typing import Any
 
 from app.events.schemas import CANCELLATION_REASONS, ID_PATTERN
-from app.integrations.common import MappingError, integration_key, truncate
+from app.integrations.common import MappingError, integration_key, monthly, truncate
 
 HANDLED_TYPES = frozenset(
     {
@@ -112,24 +112,6 @@ def _iso(value: datetime) -> str:
 
 
 # -- MRR ----------------------------------------------------------------------------------------
-
-_MONTHS_PER = {
-    "month": Fraction(1),
-    "year": Fraction(12),
-    "week": Fraction(12, 52),
-    "day": Fraction(12, 365),
-}
-
-
-def monthly(amount: Fraction, interval: str, interval_count: int) -> Fraction:
-    """The monthly equivalent of ``amount`` billed every ``interval_count`` ``interval`` s:
-    ``amount / (interval_count x months per interval)``, where a month is 1, a year 12 months, a
-    week 12/52 of a month and a day 12/365 of a month. Exact (no rounding here)."""
-    if interval not in _MONTHS_PER:
-        raise ValueError(f"unknown interval {interval!r}")
-    if interval_count < 1:
-        raise ValueError("interval_count must be at least 1")
-    return amount / (interval_count * _MONTHS_PER[interval])
 
 
 def _unit_amount(price: Mapping[str, Any]) -> Fraction | None:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.integrations.schemas import RecordedEvent
 
 WebhookSecret = Annotated[
     str,
@@ -26,13 +27,6 @@ class StripeSettings(BaseModel):
     webhook_url: str = Field(description="Paste this into Stripe as the endpoint URL.")
     secret_set: bool = Field(description="Whether a signing secret is stored (never shown).")
     updated_at: datetime | None = None
-
-
-class RecordedEvent(BaseModel):
-    id: uuid.UUID
-    type: str
-    idempotency_key: str
-    status: Literal["accepted", "duplicate"]
 
 
 class StripeWebhookReceipt(BaseModel):
