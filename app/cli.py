@@ -1,5 +1,5 @@
 """The ``holdfast`` command line: serve, migrate, create-tenant, demo, rescore (and scan
-lifecycle signals)."""
+lifecycle signals), citus distribute."""
 
 from __future__ import annotations
 
@@ -199,6 +199,36 @@ def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _distribute(url: str, settings: Settings, shard_count: int | None) -> list[str]:
+    import app.models  # noqa: F401  (registers every table)
+    from app.citus.service import distribute
+    from app.models.base import Base
+
+    engine = make_engine(url, settings)
+    try:
+        async with engine.begin() as conn:
+            report = await conn.run_sync(
+                lambda sync: distribute(sync, Base.metadata, shard_count=shard_count)
+            )
+    finally:
+        await engine.dispose()
+    return report.lines()
+
+
+def cmd_citus_distribute(args: argparse.Namespace, settings: Settings) -> int:
+    from app.citus.service import CitusUnavailable, LayoutConflict
+
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        try:
+            lines = asyncio.run(_distribute(url, settings, args.shard_count))
+        except (CitusUnavailable, LayoutConflict) as exc:
+            print(f"holdfast citus distribute: {exc}; nothing was changed", file=sys.stderr)
+            return 1
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="holdfast",
@@ -274,6 +304,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_data_dir(rescore)
     rescore.set_defaults(handler=cmd_rescore)
+
+    citus = sub.add_parser(
+        "citus",
+        help="scale out on a Citus cluster",
+        description="Scale out on a Citus cluster (see docs/scaling.md).",
+    )
+    citus_sub = citus.add_subparsers(dest="citus_command", required=True, metavar="COMMAND")
+    distribute = citus_sub.add_parser(
+        "distribute",
+        help="make tenants and api_keys reference tables, distribute the rest by tenant_id",
+        description="Migrate, then make tenants and api_keys reference tables and distribute "
+        "every tenant-owned table by tenant_id in one colocation group, in one transaction. "
+        "Idempotent: run again, it reports what is already in place and changes nothing. "
+        "Refuses (exit 1) without the citus extension or worker nodes.",
+    )
+    distribute.add_argument(
+        "--shard-count",
+        type=int,
+        default=None,
+        help="shards per table for a new colocation group (default: citus.shard_count)",
+    )
+    with_data_dir(distribute)
+    distribute.set_defaults(handler=cmd_citus_distribute)
     return parser
 
 

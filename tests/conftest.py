@@ -2,12 +2,18 @@
 per test session migrated by Alembic, and per-test isolation by an outer transaction that each
 request joins through a SAVEPOINT and that is rolled back at the end.
 
+With ``TEST_DATABASE_PREPARED=1`` the suite runs in the database TEST_DATABASE_URL names, as it
+is, instead of creating one: a database already migrated to head (and, to test scale-out,
+distributed with ``holdfast citus distribute``; see docs/scaling.md). Tests that must create
+their own databases skip in that mode only (``requires_own_database``).
+
 Tests that need committed data and real concurrency use ``committed`` instead: the real engine,
 with every tenant they create deleted afterwards (tenant rows cascade to everything else).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -19,15 +25,55 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool
 
 from app.config import Settings, normalize_database_url
 from app.db import Database, make_engine, session_factory
 from app.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.migrate import upgrade
+from app.models.base import Base
 from app.tenants import service as tenants
+from tests.sql_guard import StatementLog
+
+# Every statement the tests' connections run, checked after each test for SQL Citus refuses.
+STATEMENTS = StatementLog()
+STATEMENTS.use_metadata(Base.metadata)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _record_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    STATEMENTS.record(statement)
+
+
+@event.listens_for(Pool, "connect")
+def _record_driver_statements(dbapi_connection: Any, _record: Any) -> None:
+    # The hot paths send batches straight to asyncpg, past SQLAlchemy's events.
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None:
+        driver.add_query_logger(STATEMENTS.record_asyncpg)
+
+
+@pytest.fixture(autouse=True)
+async def citus_sql_guard() -> AsyncIterator[None]:
+    """Fails a test whose SQL Citus would refuse on distributed tables (see tests/sql_guard.py)."""
+    STATEMENTS.statements.clear()
+    yield
+    await asyncio.sleep(0)  # asyncpg hands logged queries over with call_soon
+    problems = STATEMENTS.problems_since(0)
+    STATEMENTS.statements.clear()
+    if problems:
+        pytest.fail("SQL that Citus refuses:\n" + "\n".join(problems), pytrace=False)
+
+
+PREPARED_DATABASE = os.environ.get("TEST_DATABASE_PREPARED") == "1"
+
+requires_own_database = pytest.mark.skipif(
+    PREPARED_DATABASE,
+    reason="creates its own database; TEST_DATABASE_PREPARED=1 runs in one prepared database",
+)
 
 
 @dataclass
@@ -39,6 +85,8 @@ class ServerInfo:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[ServerInfo]:
     configured = os.environ.get("TEST_DATABASE_URL")
+    if PREPARED_DATABASE and not configured:
+        pytest.exit("TEST_DATABASE_PREPARED=1 needs TEST_DATABASE_URL", returncode=2)
     if configured:
         yield ServerInfo(admin_url=normalize_database_url(configured), embedded_data_dir=None)
         return
@@ -78,6 +126,10 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def database_url(pg_server: ServerInfo, settings: Settings) -> AsyncIterator[str]:
+    if PREPARED_DATABASE:
+        await _require_head(pg_server.admin_url, settings)
+        yield pg_server.admin_url
+        return
     name = f"holdfast_test_{uuid.uuid4().hex[:12]}"
     url = await create_database(pg_server.admin_url, name)
     engine = make_engine(url, settings)
@@ -89,9 +141,35 @@ async def database_url(pg_server: ServerInfo, settings: Settings) -> AsyncIterat
     await drop_database(pg_server.admin_url, name)
 
 
+async def _require_head(url: str, settings: Settings) -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    engine = make_engine(url, settings)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
+    if current != head:
+        pytest.exit(
+            f"TEST_DATABASE_PREPARED=1: the database is at revision {current}, not at head "
+            f"{head}; run `holdfast migrate` (and `holdfast citus distribute`) on it first",
+            returncode=2,
+        )
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url, settings)
+    async with engine.connect() as conn:
+        # Function names with no IMMUTABLE variant, for the SQL guard.
+        names = await conn.scalars(
+            text("SELECT proname FROM pg_proc GROUP BY proname HAVING bool_and(provolatile <> 'i')")
+        )
+        STATEMENTS.non_immutable.update(names)
     yield engine
     await engine.dispose()
 

@@ -58,7 +58,7 @@ SELECT $1, customer_id, first_seen_at, last_seen_at
 FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[])
      AS u(customer_id, first_seen_at, last_seen_at)
 ORDER BY customer_id
-ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = now()
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
 RETURNING *
 """
 

@@ -34,7 +34,7 @@ SET traits = CASE
         THEN customers.traits || EXCLUDED.traits
         ELSE EXCLUDED.traits
     END,
-    updated_at = now()
+    updated_at = EXCLUDED.updated_at
 """
 
 

@@ -76,10 +76,11 @@ async def replace_settings(
     await session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended(_lock_name(tenant_id), 0)))
     )
-    next_version = (
-        select(func.coalesce(func.max(HealthSettingsVersion.version), 0) + 1)
-        .where(HealthSettingsVersion.tenant_id == tenant_id)
-        .scalar_subquery()
+    # Read first, then insert a plain value: Citus refuses subqueries inside INSERT ... VALUES.
+    next_version = await session.scalar(
+        select(func.coalesce(func.max(HealthSettingsVersion.version), 0) + 1).where(
+            HealthSettingsVersion.tenant_id == tenant_id
+        )
     )
     row = (
         await session.execute(

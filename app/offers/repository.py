@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Result, func, insert, select, update
+from sqlalchemy import Result, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,11 +92,11 @@ async def upsert_settings(
     session: AsyncSession, tenant_id: uuid.UUID, *, holdout_share_bp: int, keep_days: int
 ) -> OfferSettings:
     values = {"holdout_share_bp": holdout_share_bp, "keep_days": keep_days}
+    statement = pg_insert(OfferSettings).values(tenant_id=tenant_id, **values)
     result: Result[OfferSettings] = await session.execute(
-        pg_insert(OfferSettings)
-        .values(tenant_id=tenant_id, **values)
-        .on_conflict_do_update(
-            index_elements=[OfferSettings.tenant_id], set_={**values, "updated_at": func.now()}
+        statement.on_conflict_do_update(
+            index_elements=[OfferSettings.tenant_id],
+            set_={**values, "updated_at": statement.excluded.updated_at},
         )
         .returning(OfferSettings)
         .execution_options(populate_existing=True)

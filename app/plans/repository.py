@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Result, func, literal_column, select
+from sqlalchemy import Result, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,12 +26,12 @@ async def upsert_plan(
     """Create or replace one plan in one statement (no read-then-write race); the flag says
     whether it was created. ``created_at`` survives a replace."""
     values = {"name": name, "price": price, "currency": currency, "active": active}
+    statement = insert(Plan).values(tenant_id=tenant_id, plan_id=plan_id, **values)
     result: Result[Plan, bool] = await session.execute(
-        insert(Plan)
-        .values(tenant_id=tenant_id, plan_id=plan_id, **values)
-        .on_conflict_do_update(
+        statement.on_conflict_do_update(
             index_elements=[Plan.tenant_id, Plan.plan_id],
-            set_={**values, "updated_at": func.now()},
+            # The inserted row's default, not now(): Citus refuses volatile SET expressions.
+            set_={**values, "updated_at": statement.excluded.updated_at},
         )
         # xmax is 0 on a freshly inserted row version and set on one an upsert updated.
         .returning(Plan, literal_column("xmax = 0").label("created"))

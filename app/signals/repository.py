@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,11 +138,11 @@ async def upsert_settings(
     key_id: uuid.UUID | None,
 ) -> SignalSettingsRow:
     row = {**values, "updated_by_key_id": key_id}
+    statement = pg_insert(SignalSettingsRow).values(tenant_id=tenant_id, **row)
     result = await session.execute(
-        pg_insert(SignalSettingsRow)
-        .values(tenant_id=tenant_id, **row)
-        .on_conflict_do_update(
-            index_elements=[SignalSettingsRow.tenant_id], set_={**row, "updated_at": func.now()}
+        statement.on_conflict_do_update(
+            index_elements=[SignalSettingsRow.tenant_id],
+            set_={**row, "updated_at": statement.excluded.updated_at},
         )
         .returning(SignalSettingsRow)
         .execution_options(populate_existing=True)

@@ -65,7 +65,8 @@ async def revoke_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uu
     result = await session.execute(
         update(ApiKey)
         .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
-        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        # The time as a parameter: Citus refuses non-immutable functions inside COALESCE.
+        .values(revoked_at=func.coalesce(ApiKey.revoked_at, datetime.now(UTC)))
         .returning(ApiKey.id)
     )
     if result.first() is None:

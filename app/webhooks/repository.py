@@ -1,5 +1,5 @@
-"""SQL for webhook endpoints and the delivery outbox. Every statement filters by tenant, except
-the worker's claim, which serves all tenants by design."""
+"""SQL for webhook endpoints and the delivery outbox. Every statement filters by one tenant,
+except the worker's unlocked count of due deliveries per tenant (:func:`due_by_tenant`)."""
 
 from __future__ import annotations
 
@@ -172,18 +172,46 @@ class Claimed:
     previous_secret_expires_at: datetime | None = None
 
 
+async def due_by_tenant(session: AsyncSession, now: datetime) -> list[tuple[uuid.UUID, int]]:
+    """Tenants with pending deliveries due at ``now`` to active endpoints, with how many, the
+    tenant whose oldest due delivery waited longest first. The one read that spans tenants: it
+    locks nothing, and each tenant's share is then claimed by :func:`claim_due`."""
+    d = WebhookDelivery
+    e = WebhookEndpoint
+    oldest = func.min(d.next_attempt_at)
+    result = await session.execute(
+        select(d.tenant_id, func.count())
+        .join(e, (e.tenant_id == d.tenant_id) & (e.id == d.endpoint_id))
+        .where(
+            d.status == "pending",
+            d.next_attempt_at <= now,
+            e.active.is_(True),
+            e.deleted_at.is_(None),
+        )
+        .group_by(d.tenant_id)
+        .order_by(oldest, d.tenant_id)
+    )
+    return [(row[0], int(row[1])) for row in result]
+
+
 async def claim_due(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
 ) -> list[Claimed]:
-    """Reserve up to ``limit`` pending deliveries due at ``now`` whose endpoint is active: count
-    the attempt and push ``next_attempt_at`` to ``lease_until``. Rows another worker holds
-    locked are skipped, so any number of workers can claim concurrently."""
+    """Reserve up to ``limit`` of one tenant's pending deliveries due at ``now`` whose endpoint
+    is active: count the attempt and push ``next_attempt_at`` to ``lease_until``. Rows another
+    worker holds locked are skipped, so any number of workers can claim concurrently. One
+    tenant per statement, so it is a single-shard query on a distributed database."""
     d = WebhookDelivery
     e = WebhookEndpoint
     due = (
         select(d.tenant_id, d.id)
         .join(e, (e.tenant_id == d.tenant_id) & (e.id == d.endpoint_id))
         .where(
+            d.tenant_id == tenant_id,
             d.status == "pending",
             d.next_attempt_at <= now,
             e.active.is_(True),
@@ -197,6 +225,7 @@ async def claim_due(
     result = await session.execute(
         update(_deliveries)
         .where(
+            _deliveries.c.tenant_id == tenant_id,
             _deliveries.c.tenant_id == due.c.tenant_id,
             _deliveries.c.id == due.c.id,
             e.tenant_id == _deliveries.c.tenant_id,

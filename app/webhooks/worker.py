@@ -26,7 +26,8 @@ from app import __version__
 from app.config import Settings
 from app.db import Database
 from app.webhooks import retry, signing, urls
-from app.webhooks.repository import Claimed, Outcome, claim_due, record_outcomes
+from app.webhooks.fairness import fair_shares
+from app.webhooks.repository import Claimed, Outcome, claim_due, due_by_tenant, record_outcomes
 
 logger = logging.getLogger("holdfast.webhooks")
 
@@ -190,11 +191,16 @@ def outcome(
 
 
 async def claim(database: Database, now: datetime, policy: DeliveryPolicy) -> list[Claimed]:
-    """Reserve a batch of due deliveries in a short committed transaction."""
+    """Reserve a batch of due deliveries, shared fairly among the tenants that have some (see
+    :func:`fair_shares`), one short committed transaction per tenant."""
     async with database.sessionmaker() as session, session.begin():
-        return await claim_due(
-            session, now, now + timedelta(seconds=policy.lease_s), policy.batch_size
-        )
+        due = await due_by_tenant(session, now)
+    lease_until = now + timedelta(seconds=policy.lease_s)
+    claimed: list[Claimed] = []
+    for tenant_id, share in fair_shares(due, policy.batch_size):
+        async with database.sessionmaker() as session, session.begin():
+            claimed += await claim_due(session, tenant_id, now, lease_until, share)
+    return claimed
 
 
 async def deliver_due(

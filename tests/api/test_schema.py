@@ -14,11 +14,15 @@ from app.config import Settings
 from app.db import make_engine
 from app.migrate import downgrade, upgrade
 from app.models.base import Base
-from tests.conftest import ServerInfo, create_database, drop_database
+from app.models.distribution import (
+    DISTRIBUTION_COLUMN,
+    LOCAL_TABLES,
+    REFERENCE_TABLES,
+    tenant_tables,
+)
+from tests.conftest import ServerInfo, create_database, drop_database, requires_own_database
 
-# Small reference tables allowed to have keys not led by tenant_id.
-REFERENCE_TABLES = {"tenants", "alembic_version"}
-GLOBAL_UNIQUE_INDEXES = {"uq_api_keys_prefix"}  # authentication must find a key before its tenant
+NOT_DISTRIBUTED = {*REFERENCE_TABLES, *LOCAL_TABLES}
 
 
 async def test_migrated_schema_matches_the_models(engine: AsyncEngine) -> None:
@@ -34,6 +38,7 @@ async def test_migrated_schema_matches_the_models(engine: AsyncEngine) -> None:
     assert diffs == []
 
 
+@requires_own_database
 async def test_downgrade_to_base_and_back(pg_server: ServerInfo, settings: Settings) -> None:
     name = f"holdfast_mig_{uuid.uuid4().hex[:10]}"
     url = await create_database(pg_server.admin_url, name)
@@ -78,6 +83,8 @@ async def test_downgrade_to_base_and_back(pg_server: ServerInfo, settings: Setti
 async def test_tenant_id_leads_every_primary_key_and_is_in_every_unique_index(
     engine: AsyncEngine,
 ) -> None:
+    """Citus enforces a unique index or primary key only when it holds the distribution column;
+    only the reference tables (listed in app/models/distribution.py) are exempt."""
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -97,11 +104,63 @@ async def test_tenant_id_leads_every_primary_key_and_is_in_every_unique_index(
         ).all()
     assert rows, "no indexes found"
     tables = {row.table_name for row in rows}
-    assert "api_keys" in tables
+    assert {"api_keys", "customers", "events"} <= tables
     for row in rows:
-        if row.table_name in REFERENCE_TABLES or row.index_name in GLOBAL_UNIQUE_INDEXES:
+        if row.table_name in NOT_DISTRIBUTED:
             continue
         if row.indisprimary:
-            assert row.columns[0] == "tenant_id", (row.table_name, row.columns)
+            assert row.columns[0] == DISTRIBUTION_COLUMN, (row.table_name, row.columns)
         else:
-            assert "tenant_id" in row.columns, (row.table_name, row.index_name, row.columns)
+            assert DISTRIBUTION_COLUMN in row.columns, (row.table_name, row.index_name, row.columns)
+
+
+async def _foreign_keys(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    text("""
+            SELECT c.conname, src.relname AS source, dst.relname AS target,
+                   array_agg(sa.attname ORDER BY k.ord) AS source_columns,
+                   array_agg(da.attname ORDER BY k.ord) AS target_columns
+            FROM pg_constraint c
+            JOIN pg_class src ON src.oid = c.conrelid
+            JOIN pg_class dst ON dst.oid = c.confrelid
+            CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(s, d, ord)
+            JOIN pg_attribute sa ON sa.attrelid = c.conrelid AND sa.attnum = k.s
+            JOIN pg_attribute da ON da.attrelid = c.confrelid AND da.attnum = k.d
+            WHERE c.contype = 'f' AND src.relnamespace = 'public'::regnamespace
+            GROUP BY c.conname, src.relname, dst.relname
+        """)
+                )
+            ).all()
+        )
+
+
+async def test_every_foreign_key_between_tenant_tables_pairs_tenant_id(
+    engine: AsyncEngine,
+) -> None:
+    """Citus accepts a foreign key between distributed tables only when it pairs their
+    distribution columns; reference tables may only reference reference tables."""
+    foreign_keys = await _foreign_keys(engine)
+    assert any(fk.target == "customers" for fk in foreign_keys), "no foreign keys found"
+    for fk in foreign_keys:
+        if fk.source in REFERENCE_TABLES:
+            assert fk.target in REFERENCE_TABLES, fk
+        elif fk.target not in REFERENCE_TABLES:
+            pairs = set(zip(fk.source_columns, fk.target_columns, strict=True))
+            assert (DISTRIBUTION_COLUMN, DISTRIBUTION_COLUMN) in pairs, fk
+
+
+async def test_every_table_is_classified_for_distribution(engine: AsyncEngine) -> None:
+    """A new table is either tenant-owned (has tenant_id) or listed as a reference table."""
+    async with engine.connect() as conn:
+        tables = set(
+            (
+                await conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                )
+            ).scalars()
+        )
+    distributed = tenant_tables(Base.metadata)
+    assert tables == {*distributed, *REFERENCE_TABLES, *LOCAL_TABLES}

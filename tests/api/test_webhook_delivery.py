@@ -262,13 +262,34 @@ async def test_concurrent_workers_claim_disjoint_deliveries(
     lease_until = now + timedelta(seconds=POLICY.lease_s)
     # Worker A's claim transaction is still open (its rows locked) when worker B claims.
     async with committed.database.sessionmaker() as a, a.begin():
-        first = await claim_due(a, now, lease_until, 3)
+        first = await claim_due(a, tenant.id, now, lease_until, 3)
         async with committed.database.sessionmaker() as b, b.begin():
-            second = await claim_due(b, now, lease_until, 10)
+            second = await claim_due(b, tenant.id, now, lease_until, 10)
     assert len(first) == 3
     assert len(second) == 2
     assert {c.event_id for c in first} | {c.event_id for c in second} == events
     assert await deliver_due(committed.database, now, policy=POLICY) == 0
+
+
+async def test_one_busy_tenant_does_not_starve_the_others(
+    committed: Committed, receiver: Receiver
+) -> None:
+    busy, _ = await setup(committed, receiver)
+    busy_events = {await enqueue(committed, busy) for _ in range(25)}
+    quiet, _ = await setup(committed, receiver)
+    quiet_events = {await enqueue(committed, quiet) for _ in range(2)}
+    now = soon()
+
+    # The busy tenant's backlog is older, yet the quiet tenant's deliveries make the first batch.
+    first = await claim(committed.database, now, POLICY)
+    assert len(first) == POLICY.batch_size
+    assert {c.event_id for c in first if c.tenant_id == quiet.id} == quiet_events
+    assert sum(c.tenant_id == busy.id for c in first) == POLICY.batch_size - 2
+    rest = await claim(committed.database, now, POLICY)
+    assert {c.tenant_id for c in rest} == {busy.id}
+    claimed = {c.event_id for c in first + rest}
+    assert len(claimed) == 2 * POLICY.batch_size
+    assert claimed <= busy_events | quiet_events
 
 
 async def test_a_send_cut_off_mid_request_is_resent_after_the_lease(

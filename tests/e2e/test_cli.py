@@ -12,7 +12,9 @@ from tests.e2e.helpers import Server, clean_env, postmaster_running, run_cli
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["create-tenant"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["migrate"], ["create-tenant"], ["citus", "distribute"]]
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerInfo, bearer, create_database, drop_database
+from tests.conftest import (
+    PREPARED_DATABASE,
+    ServerInfo,
+    bearer,
+    create_database,
+    drop_database,
+)
 from tests.e2e.helpers import Server, clean_env, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +105,8 @@ class Demo:
 
 @pytest.fixture(scope="module")
 async def demo_database(pg_server: ServerInfo, browser_available: None) -> AsyncIterator[str]:
+    if PREPARED_DATABASE:
+        pytest.skip("creates its own database; TEST_DATABASE_PREPARED=1 runs in one database")
     name = f"holdfast_dashboard_{uuid.uuid4().hex[:12]}"
     url = await create_database(pg_server.admin_url, name)
     yield url

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import make_engine
-from tests.conftest import ServerInfo, create_database, drop_database
+from tests.conftest import ServerInfo, create_database, drop_database, requires_own_database
 from tests.e2e.helpers import clean_env
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +41,7 @@ async def _migrated_version(url: str, settings: Settings) -> str | None:
         await engine.dispose()
 
 
+@requires_own_database
 def test_installed_wheel_migrates_without_the_repository(
     tmp_path: Path, pg_server: ServerInfo, settings: Settings
 ) -> None:

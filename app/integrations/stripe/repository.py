@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,12 +18,11 @@ async def get_endpoint(session: AsyncSession, tenant_id: uuid.UUID) -> StripeEnd
 async def upsert_endpoint(
     session: AsyncSession, tenant_id: uuid.UUID, webhook_secret: str
 ) -> StripeEndpoint:
+    inserted = insert(StripeEndpoint).values(tenant_id=tenant_id, webhook_secret=webhook_secret)
     statement = (
-        insert(StripeEndpoint)
-        .values(tenant_id=tenant_id, webhook_secret=webhook_secret)
-        .on_conflict_do_update(
+        inserted.on_conflict_do_update(
             index_elements=[StripeEndpoint.tenant_id],
-            set_={"webhook_secret": webhook_secret, "updated_at": func.now()},
+            set_={"webhook_secret": webhook_secret, "updated_at": inserted.excluded.updated_at},
         )
         .returning(StripeEndpoint)
         .execution_options(populate_existing=True)
