@@ -2,10 +2,8 @@
 check what they do): no key needed to load them, everything from this origin under a strict
 CSP, nothing in the OpenAPI document, and every file shipped in the package."""
 
-import fnmatch
 import hashlib
 import re
-import tomllib
 from pathlib import Path
 
 import httpx
@@ -75,18 +73,6 @@ async def test_assets_outside_the_static_folder_are_not_served(
 def test_the_dashboard_is_not_part_of_the_api(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     assert not [p for p in paths if p.startswith("/dashboard")]
-
-
-def test_every_web_file_is_package_data() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["*"]
-    files = [p for p in WEB.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    missing = [
-        str(p.relative_to(ROOT))
-        for p in files
-        if p.suffix != ".py" and not any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)
-    ]
-    assert missing == []
 
 
 def test_the_vendored_chart_library_is_the_one_noted() -> None:

@@ -1,5 +1,5 @@
-"""The built wheel carries the migrations: ``pip install .`` then ``holdfast migrate`` works with
-no repository in sight."""
+"""The built wheel carries the migrations and every file of the package (the dashboard's assets
+included): ``pip install .`` then ``holdfast migrate`` works with no repository in sight."""
 
 from __future__ import annotations
 
@@ -41,14 +41,28 @@ async def _migrated_version(url: str, settings: Settings) -> str | None:
         await engine.dispose()
 
 
-@requires_own_database
-def test_installed_wheel_migrates_without_the_repository(
-    tmp_path: Path, pg_server: ServerInfo, settings: Settings
-) -> None:
-    wheels = tmp_path / "wheels"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wheels = tmp_path_factory.mktemp("wheels")
     build = [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation"]
     subprocess.run([*build, "-q", "-w", str(wheels)], check=True, capture_output=True)
-    (wheel,) = wheels.glob("holdfast-*.whl")
+    (built,) = wheels.glob("holdfast-*.whl")
+    return built
+
+
+def test_the_wheel_ships_every_file_of_the_package(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = ROOT / "app"
+    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    missing = [str(p.relative_to(ROOT)) for p in files if str(p.relative_to(ROOT)) not in names]
+    assert missing == []
+    assert any(n.startswith("app/web/static/vendor/") for n in names)
+
+
+@requires_own_database
+def test_installed_wheel_migrates_without_the_repository(
+    tmp_path: Path, pg_server: ServerInfo, settings: Settings, wheel: Path
+) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = [n for n in names if n.startswith("app/migrations/versions/") and n.endswith(".py")]
     in_repo = [p for p in (ROOT / "migrations" / "versions").glob("*.py")]
