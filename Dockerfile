@@ -1,11 +1,23 @@
 # Production-like image: migrations then the server, configured by DATABASE_URL.
+# Everything installed comes from the hashed lock files (regenerate them with .ci/lock): pip
+# refuses any package, version or file that is not in them, and the build fails unless the
+# image holds exactly the locked versions.
 FROM python:3.11-slim AS build
 WORKDIR /src
-RUN python -m venv /opt/holdfast
+COPY requirements.lock requirements-build.lock ./
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes -r requirements-build.lock \
+    && python -m venv /opt/holdfast \
+    && /opt/holdfast/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY migrations ./migrations
-RUN /opt/holdfast/bin/pip install --no-cache-dir .
+# The project's own wheel, built with the locked backend and installed without dependencies
+# (they are all in place, from the lock).
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/holdfast/bin/pip install --no-cache-dir --no-deps /wheels/holdfast-*.whl
+COPY .ci/check_lock.py ./
+RUN /opt/build/bin/python check_lock.py requirements.lock /opt/holdfast/bin/python
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 holdfast

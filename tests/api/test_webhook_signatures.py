@@ -219,6 +219,7 @@ async def test_migration_keeps_the_key_of_existing_secrets(
         body, stamp = b'{"a":1}', int(datetime.now(UTC).timestamp())
         headers = signing.headers([migrated], "evt_1", stamp, body)
         Webhook(migrated).verify(body, headers)
+        Webhook(old.encode()).verify(body, headers)  # a receiver holding the old secret (README)
         expected = hmac.new(old.encode(), f"evt_1.{stamp}.".encode() + body, hashlib.sha256)
         assert headers["webhook-signature"] == signing.sign(migrated, "evt_1", stamp, body)
         assert headers["webhook-signature"].endswith(base64.b64encode(expected.digest()).decode())

@@ -153,6 +153,17 @@ def test_paddles_published_example_verifies_with_the_sdk() -> None:
         verify(pp.EXAMPLE_BODY, pp.EXAMPLE_HEADER, pp.EXAMPLE_SECRET)  # too old
 
 
+def test_a_stale_signature_is_refused_even_in_the_sdks_test_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_MODE", "1")  # turns the SDK's own age check off
+    body, headers = pp.signed({"event_id": "evt_1"}, timestamp=int(time.time()) - 3600)
+    with pytest.raises(InvalidSignature):
+        verify(body, headers["Paddle-Signature"], pp.SECRET)
+    fresh, headers = pp.signed({"event_id": "evt_1"})
+    assert verify(fresh, headers["Paddle-Signature"], pp.SECRET) == {"event_id": "evt_1"}
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -180,6 +191,7 @@ async def test_stale_wrong_secret_unknown_and_unconfigured_tenants_look_the_same
 ) -> None:
     payload = sub_event("subscription.activated", NOW, "evt_x", items=PRO)
     stale = await deliver(client, paddle_tenant, payload, timestamp=int(time.time()) - 301)
+    future = await deliver(client, paddle_tenant, payload, timestamp=int(time.time()) + 301)
     wrong = await deliver(client, paddle_tenant, payload, secret=pp.SECRET + "x")
     unconfigured = await deliver(client, other_tenant, payload)
     body, headers = pp.signed(payload)
@@ -187,8 +199,8 @@ async def test_stale_wrong_secret_unknown_and_unconfigured_tenants_look_the_same
         f"{URL}/webhook/00000000-0000-4000-8000-000000000000", content=body, headers=headers
     )
     garbage = await client.post(f"{URL}/webhook/not-a-uuid", content=body, headers=headers)
-    answers = [r.json() for r in (stale, wrong, unconfigured, unknown, garbage)]
-    assert {r.status_code for r in (stale, wrong, unconfigured, unknown, garbage)} == {400}
+    answers = [r.json() for r in (stale, future, wrong, unconfigured, unknown, garbage)]
+    assert {r.status_code for r in (stale, future, wrong, unconfigured, unknown, garbage)} == {400}
     assert len({(a["type"], a["title"]) for a in answers}) == 1
 
 

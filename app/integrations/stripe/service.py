@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput
-from app.events.schemas import Event
 from app.integrations import service as integrations
 from app.integrations.common import MappingError
 from app.integrations.errors import BadRequest, InvalidSignature
@@ -117,30 +115,12 @@ async def receive_webhook(
         )
         return WebhookResult(event_id, event_type, handled=False, recorded=[])
 
-    events: list[Event] = []
-    for index, payload in enumerate(mapped.payloads):
-        try:
-            events.append(integrations.validate(payload))
-        except ValidationError as exc:
-            raise InvalidInput(
-                f"The Stripe event {event_id} maps to an invalid Holdfast event; see errors.",
-                errors=integrations.issues(exc, ("mapped", index)),
-            ) from None
-    results = await integrations.record(session, tenant_id, events, source="stripe")
-    refused = [
-        {**e, "loc": ["mapped", index, *list(e.get("loc", []))[1:]]}
-        for index, r in enumerate(results)
-        for e in r.errors
-    ]
-    if refused:
-        # Raising rolls back the whole request: a Stripe event is recorded entirely or not at all.
-        raise InvalidInput(
-            f"The Stripe event {event_id} maps to an event Holdfast refuses; see errors.",
-            errors=refused,
-        )
+    recorded = await integrations.ingest_mapped(
+        session, tenant_id, mapped.payloads, source="stripe", label=f"The Stripe event {event_id}"
+    )
     return WebhookResult(
         event_id,
         event_type,
         handled=True,
-        recorded=[RecordedStripeEvent(p, r) for p, r in zip(mapped.payloads, results, strict=True)],
+        recorded=[RecordedStripeEvent(r.payload, r.result) for r in recorded],
     )
