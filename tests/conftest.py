@@ -13,7 +13,6 @@ with every tenant they create deleted afterwards (tenant rows cascade to everyth
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -57,12 +56,13 @@ def _record_driver_statements(dbapi_connection: Any, _record: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-async def citus_sql_guard() -> AsyncIterator[None]:
-    """Fails a test whose SQL Citus would refuse on distributed tables (see tests/sql_guard.py)."""
-    STATEMENTS.statements.clear()
+def citus_sql_guard() -> Iterator[None]:
+    """Fails a test whose SQL Citus would refuse on distributed tables (see tests/sql_guard.py).
+
+    Synchronous on purpose: it also wraps sync tests that run their own event loops."""
+    start = len(STATEMENTS.statements)
     yield
-    await asyncio.sleep(0)  # asyncpg hands logged queries over with call_soon
-    problems = STATEMENTS.problems_since(0)
+    problems = STATEMENTS.problems_since(start)
     STATEMENTS.statements.clear()
     if problems:
         pytest.fail("SQL that Citus refuses:\n" + "\n".join(problems), pytrace=False)

@@ -316,9 +316,9 @@ async def test_delivery_log_is_paginated_newest_first(
     await conn.execute(
         text(
             "UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL"
-            " WHERE event_id = :e"
+            " WHERE tenant_id = :t AND event_id = :e"
         ),
-        {"e": event_ids[1]},
+        {"t": tenant.id, "e": event_ids[1]},
     )
     path = f"/v1/webhooks/{created['id']}/deliveries"
     seen: list[str] = []
