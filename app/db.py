@@ -38,6 +38,11 @@ def make_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
                 "statement_timeout": str(settings.db_statement_timeout_ms),
                 "idle_in_transaction_session_timeout": "60000",
                 "application_name": "holdfast",
+                # On a Citus coordinator, hiding shards from pg_class slows every catalog query:
+                # asyncpg's type introspection took 2-10 s per new connection, holding the
+                # request's locks meanwhile. Holdfast never lists tables; on plain PostgreSQL
+                # this is an unused placeholder.
+                "citus.override_table_visibility": "off",
             },
         },
     }

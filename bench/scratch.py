@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -23,7 +24,13 @@ async def scratch_database(
 ) -> AsyncIterator[str]:
     """Create ``holdfast_bench_<random>`` on ``server_url`` (an embedded PostgreSQL in a
     temporary directory when None), migrate it, yield its URL, and drop it afterwards unless
-    ``keep``."""
+    ``keep``.
+
+    With ``BENCH_DATABASE_PREPARED=1``, ``server_url`` names a database prepared beforehand
+    (migrated and, for a Citus cluster, distributed: docs/scaling.md) and is used as it is."""
+    if server_url is not None and os.environ.get("BENCH_DATABASE_PREPARED") == "1":
+        yield normalize_database_url(server_url)
+        return
     embedded = tmp = None
     if server_url is None:
         tmp = Path(tempfile.mkdtemp(prefix="hf-bench-"))

@@ -13,7 +13,6 @@ with every tenant they create deleted afterwards (tenant rows cascade to everyth
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -70,20 +69,13 @@ def _record_driver_statements(dbapi_connection: Any, _record: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def citus_sql_guard(request: pytest.FixtureRequest) -> None:
+def citus_sql_guard() -> Iterator[None]:
     """Fails a test whose SQL Citus would refuse on distributed tables (see tests/sql_guard.py).
-    Browser tests are left out: Playwright's own event loop runs in their thread, and their SQL
-    runs in a server subprocess anyway."""
-    if "browser" not in request.fixturenames:
-        request.getfixturevalue("_citus_sql_check")
 
-
-@pytest.fixture
-async def _citus_sql_check() -> AsyncIterator[None]:
-    STATEMENTS.statements.clear()
+    Synchronous on purpose: it also wraps sync tests that run their own event loops."""
+    start = len(STATEMENTS.statements)
     yield
-    await asyncio.sleep(0)  # asyncpg hands logged queries over with call_soon
-    problems = STATEMENTS.problems_since(0)
+    problems = STATEMENTS.problems_since(start)
     STATEMENTS.statements.clear()
     if problems:
         pytest.fail("SQL that Citus refuses:\n" + "\n".join(problems), pytrace=False)

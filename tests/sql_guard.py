@@ -7,6 +7,7 @@ rule. ``problems`` is the check itself, on one statement's text:
 
 - no function that is not IMMUTABLE (``now()``, ``clock_timestamp()``, ``random()``, ...,
   and ``CURRENT_TIMESTAMP``-like keywords) in ``ON CONFLICT ... DO UPDATE SET``;
+- no bind parameter in the ``DO UPDATE SET`` of an ``INSERT ... SELECT``;
 - no such function inside ``COALESCE``/``CASE``/``GREATEST``/``LEAST`` in an ``UPDATE``'s SET;
 - every ``FOR UPDATE``/``FOR SHARE`` (``SKIP LOCKED`` or not) has a ``tenant_id = <one value>``;
 - every ``UPDATE``/``DELETE`` of a tenant-owned table has a ``tenant_id = <one value>``;
@@ -128,6 +129,15 @@ def problems(sql: str, non_immutable: Collection[str], tenant_owned: Collection[
             found.append(
                 f"ON CONFLICT DO UPDATE SET uses {', '.join(bad)}: Citus needs IMMUTABLE "
                 "expressions there (pass the time as a parameter or use EXCLUDED.col)"
+            )
+
+        inserts_a_select = re.match(r"^\s*INSERT\b", text, re.I) and not re.search(
+            r"\bVALUES\b", text[: upsert.start()], re.I
+        )
+        if inserts_a_select and re.search(r"\$\d+", clause):
+            found.append(
+                "a parameter in the DO UPDATE SET of an INSERT ... SELECT: Citus sends that "
+                "clause to the shards without its parameters (use a constant or EXCLUDED.col)"
             )
 
     update_set = _UPDATE_SET.search(text)

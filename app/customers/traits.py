@@ -23,19 +23,21 @@ from app.db import driver_connection
 
 MAX_TRAITS_BYTES = 64 * 1024
 
-_MERGE = """
+# The cap is written into the statement, not passed: Citus sends the DO UPDATE SET of an
+# INSERT ... SELECT to the shards without its parameters.
+_MERGE = f"""
 INSERT INTO customers (tenant_id, customer_id, first_seen_at, last_seen_at, traits)
 SELECT $1, customer_id, seen_at, seen_at, traits
 FROM unnest($2::text[], $3::timestamptz[], $4::jsonb[]) AS u(customer_id, seen_at, traits)
 ORDER BY customer_id
 ON CONFLICT (tenant_id, customer_id) DO UPDATE
 SET traits = CASE
-        WHEN octet_length((customers.traits || EXCLUDED.traits)::text) <= $5
+        WHEN octet_length((customers.traits || EXCLUDED.traits)::text) <= {MAX_TRAITS_BYTES}
         THEN customers.traits || EXCLUDED.traits
         ELSE EXCLUDED.traits
     END,
     updated_at = EXCLUDED.updated_at
-"""
+"""  # noqa: S608 (a constant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,5 +82,4 @@ async def merge_traits(
         [row.customer_id for row in rows],
         [row.at for row in rows],
         [json.dumps(row.traits, separators=(",", ":")) for row in rows],
-        MAX_TRAITS_BYTES,
     )

@@ -40,7 +40,7 @@ def test_immutable_upsert_set_passes() -> None:
         check(
             "INSERT INTO customers (tenant_id, customer_id) SELECT $1, c FROM unnest($2) AS u(c) "
             "ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = EXCLUDED.updated_at,"
-            " traits = CASE WHEN octet_length((customers.traits || EXCLUDED.traits)::text) <= $5"
+            " traits = CASE WHEN octet_length((customers.traits || EXCLUDED.traits)::text) <= 65536"
             " THEN customers.traits || EXCLUDED.traits ELSE EXCLUDED.traits END RETURNING *"
         )
         == []
@@ -118,3 +118,23 @@ def test_subquery_inside_insert_values_is_flagged() -> None:
     assert "INSERT ... VALUES" in problem
     assert check("INSERT INTO t (tenant_id, v) VALUES ($1, $2)") == []
     assert check("INSERT INTO t (tenant_id, v) SELECT $1, max(v) FROM t WHERE tenant_id = $1") == []
+
+
+def test_a_parameter_in_the_upsert_set_of_an_insert_select_is_flagged() -> None:
+    merge = (
+        "INSERT INTO customers (tenant_id, customer_id, traits) SELECT $1, c, t "
+        "FROM unnest($2::text[], $3::jsonb[]) AS u(c, t) ON CONFLICT (tenant_id, customer_id) "
+        "DO UPDATE SET traits = CASE WHEN octet_length(EXCLUDED.traits::text) <= $4 "
+        "THEN EXCLUDED.traits ELSE customers.traits END"
+    )
+    [problem] = check(merge)
+    assert "INSERT ... SELECT" in problem
+    assert check(merge.replace("$4", "65536")) == []
+    # Parameters in the SET of a single-row INSERT ... VALUES are fine.
+    assert (
+        check(
+            "INSERT INTO plans (tenant_id, plan_id, name) VALUES ($1, $2, $3) "
+            "ON CONFLICT (tenant_id, plan_id) DO UPDATE SET name = $4"
+        )
+        == []
+    )
