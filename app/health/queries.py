@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers.repository import customer_exists
 from app.errors import InvalidInput, NotFound
 from app.health import backtest
 from app.health.model import MODEL_REVISION
@@ -24,6 +25,7 @@ from app.health.schemas import (
     FactorRead,
     HealthRead,
     MissingFactorRead,
+    ModelRead,
     SnapshotRead,
     TierDayRead,
     TierOutcome,
@@ -50,6 +52,14 @@ def to_read(s: Scored, computed_at: datetime, trend: Trend | None) -> HealthRead
         factors=[FactorRead(**asdict(f)) for f in r.factors],
         missing_factors=[MissingFactorRead(**asdict(m)) for m in r.missing],
         summary=r.summary,
+        model=ModelRead(
+            kind="learned" if s.model.kind == "learned" else "expert",
+            version=s.model.version,
+            trained_at=s.model.trained_at,
+            validation_auc=s.model.validation_auc,
+            expert_auc=s.model.expert_auc,
+            reason=s.model.reason,
+        ),
         trend=trend,
     )
 
@@ -125,11 +135,7 @@ async def health_history(
     start: date | None,
     end: date | None,
 ) -> list[SnapshotRead]:
-    exists = await session.scalar(
-        text("SELECT 1 FROM customers WHERE tenant_id = :t AND customer_id = :c"),
-        {"t": tenant_id, "c": customer_id},
-    )
-    if not exists:
+    if not await customer_exists(session, tenant_id, customer_id):
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     rows = await session.execute(
         text("""

@@ -24,10 +24,35 @@ class HealthSettingsRead(BaseModel):
 class FactorRead(BaseModel):
     name: str
     value: float | None = Field(description="The measured quantity, in the factor's own units.")
-    score: float = Field(description="Sub-score in [0, 1]; 1 is healthy.")
-    weight: float = Field(description="Weight renormalised over the factors that have data.")
-    contribution: float = Field(description="Points this factor adds to the score.")
+    score: float | None = Field(
+        description="Expert model: sub-score in [0, 1], 1 is healthy. Learned model: null."
+    )
+    weight: float = Field(
+        description="Expert model: weight renormalised over the factors that have data. "
+        "Learned model: the coefficient of the standardised feature (positive: more churn)."
+    )
+    contribution: float = Field(
+        description="Points this factor adds to the score (learned model: against the "
+        "tenant's average customer, which is the `baseline` factor); they add up to `score`."
+    )
     detail: str
+
+
+class ModelRead(BaseModel):
+    """The model that produced a score."""
+
+    kind: Literal["expert", "learned"]
+    version: int = Field(
+        description="expert: the health settings version; learned: the stored model version."
+    )
+    trained_at: datetime | None
+    validation_auc: float | None = Field(
+        description="Out-of-time AUC of the learned model for churn within the horizon."
+    )
+    expert_auc: float | None = Field(
+        description="Out-of-time AUC of the expert model on the same examples."
+    )
+    reason: str | None = Field(description="Why this model is the one in use.")
 
 
 class MissingFactorRead(BaseModel):
@@ -57,6 +82,7 @@ class HealthRead(BaseModel):
         description="Factors left out for lack of data; the weights were renormalised without them."
     )
     summary: str
+    model: ModelRead
     trend: Trend | None = Field(description="From the daily snapshots; null for past as_of.")
 
 
