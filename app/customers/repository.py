@@ -448,3 +448,15 @@ async def sample_customer_ids(
         percent,
     )
     return [r["customer_id"] for r in records]
+
+
+async def first_seen_times(session: AsyncSession, tenant_id: uuid.UUID) -> list[Any]:
+    """``(customer_id, first_seen_at)`` of every customer of the tenant, in id order."""
+    conn = await driver_connection(session)
+    return list(
+        await conn.fetch(
+            "SELECT customer_id, first_seen_at FROM customers WHERE tenant_id = $1"
+            " ORDER BY customer_id",
+            tenant_id,
+        )
+    )

@@ -211,8 +211,10 @@ LEARNED_FEATURES: tuple[tuple[str, str], ...] = (
 )
 
 # Value standing in for "no data" before the transform (days since: a long time; NPS: neutral).
+# Days since use is capped at the usage window: beyond it, training cutoffs cannot tell.
+MAX_DAYS_SINCE_USE = float(USAGE_DAYS + 1)
 MISSING_AS: dict[str, float] = {
-    "days_since_use": 365.0,
+    "days_since_use": MAX_DAYS_SINCE_USE,
     "days_since_purchase": 730.0,
     "overdue_ratio": 10.0,
     "nps": 7.0,
@@ -226,6 +228,8 @@ def design_matrix(features: Features) -> Array:
     out = np.empty((features.histories.n, len(LEARNED_FEATURES)))
     for j, (name, transform) in enumerate(LEARNED_FEATURES):
         column = np.nan_to_num(features[name], nan=MISSING_AS.get(name, 0.0))
+        if name == "days_since_use":
+            column = np.minimum(column, MAX_DAYS_SINCE_USE)
         if transform == LOG1P:
             column = np.log1p(np.maximum(column, 0.0))
         out[:, j] = column

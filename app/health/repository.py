@@ -38,8 +38,10 @@ WHERE tenant_id = $1 AND {_CHUNK.format(t="", lo="$5", hi="$6", dense="$7")}
 
 USAGE_EVENTS = f"""
 SELECT customer_id, feature,
-       sum(coalesce(quantity, 1)) FILTER (WHERE occurred_at >= $4::timestamptz) AS today,
-       sum(coalesce(quantity, 1)) FILTER (WHERE occurred_at >= $5::timestamptz) AS recent
+       (sum(coalesce(quantity, 1)) FILTER (WHERE occurred_at >= $4::timestamptz))::float8
+           AS today,
+       (sum(coalesce(quantity, 1)) FILTER (WHERE occurred_at >= $5::timestamptz))::float8
+           AS recent
 FROM events
 WHERE tenant_id = $1 AND {_CHUNK.format(t="", lo="$6", hi="$7", dense="$8")} AND type = 'usage'
   AND occurred_at >= least($4::timestamptz, $5::timestamptz) AND occurred_at < $3
@@ -388,4 +390,34 @@ async def save_scores(
         [r.tier for r in rows],
         [r.model_version for r in rows],
         [r.computed_at for r in rows],
+    )
+
+
+# -- training: the tenant's whole history, read once ---------------------------------------------
+
+
+async def status_history(session: AsyncSession, tenant_id: uuid.UUID, until: datetime) -> Any:
+    """Every status change effective before ``until``, by customer then time."""
+    conn = await driver_connection(session)
+    return await conn.fetch(
+        "SELECT customer_id, effective_at, status, mrr FROM customer_status_changes"
+        " WHERE tenant_id = $1 AND effective_at < $2 ORDER BY customer_id, effective_at, seq",
+        tenant_id,
+        until,
+    )
+
+
+async def event_times(
+    session: AsyncSession, tenant_id: uuid.UUID, kind: str, until: datetime
+) -> Any:
+    """Every event of ``kind`` before ``until``: customer, time, effective time, NPS; by
+    customer then time."""
+    conn = await driver_connection(session)
+    return await conn.fetch(
+        "SELECT customer_id, occurred_at, effective_at, nps FROM events"
+        " WHERE tenant_id = $1 AND type = $2 AND occurred_at < $3"
+        " ORDER BY customer_id, occurred_at",
+        tenant_id,
+        kind,
+        until,
     )

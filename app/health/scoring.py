@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.customers import repository as customers
 from app.customers.fold import fold_lifecycle, project
 from app.customers.service import lifecycle_from_row
-from app.health import repository
+from app.health import learned, learning, repository
 from app.health.features import build_features
 from app.health.inputs import Lifecycle, load_histories
 from app.health.model import MODEL_REVISION, Factor, HealthResult, expert_scores, explain
@@ -155,16 +155,47 @@ async def score_customers(
     dense = customer_ids is None or len(ids) == await customers.customers_between(
         session, tenant_id, ids[0], ids[-1]
     )
-    histories = await load_histories(session, tenant_id, at, lifecycles, settings, dense=dense)
-    scores = expert_scores(build_features(histories), settings)
-    info = ModelInfo("expert", version)
+    picked = await learning.for_instant(session, tenant_id, at, settings, current=current, now=now)
+    learned_model = picked.model
+    histories = await load_histories(
+        session,
+        tenant_id,
+        at,
+        lifecycles,
+        settings,
+        dense=dense,
+        features=learned_model.top_features if learned_model is not None else (),
+    )
+    features = build_features(histories)
+    row = picked.row
+    results: list[HealthResult]
+    if learned_model is not None and row is not None:
+        learned_scores = learned.learned_scores(learned_model, features)
+        results = [
+            learned.explain_learned(learned_model, learned_scores, i, brief=brief)
+            for i in range(histories.n)
+        ]
+        info = ModelInfo(
+            "learned", row.version, row.trained_at, row.auc_learned, row.auc_expert, row.reason
+        )
+    else:
+        scores = expert_scores(features, settings)
+        results = [explain(scores, i, settings, brief=brief) for i in range(histories.n)]
+        info = ModelInfo(
+            "expert",
+            version,
+            None,
+            row.auc_learned if row is not None else None,
+            row.auc_expert if row is not None else None,
+            picked.reason,
+        )
     return {
         customer_id: Scored(
             customer_id=customer_id,
             status=lifecycles[customer_id].status,
             as_of=at,
             model_version=version,
-            result=explain(scores, i, settings, brief=brief),
+            result=results[i],
             model=info,
         )
         for i, customer_id in enumerate(histories.customer_ids)
