@@ -55,11 +55,18 @@ def parsed(row: HealthModel) -> LearnedModel:
 
 
 async def latest(
-    session: AsyncSession, tenant_id: uuid.UUID, *, until: datetime, since: datetime | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    until: datetime,
+    since: datetime | None = None,
+    horizon: int | None = None,
 ) -> HealthModel | None:
     query = select(HealthModel).where(
         HealthModel.tenant_id == tenant_id, HealthModel.labels_until <= until
     )
+    if horizon is not None:
+        query = query.where(HealthModel.horizon_days == horizon)
     if since is not None:
         query = query.where(HealthModel.labels_until >= since)
     query = query.order_by(HealthModel.labels_until.desc(), HealthModel.version.desc()).limit(1)
@@ -85,9 +92,10 @@ async def for_instant(
     """The model that scores instant ``at`` (see the module docstring)."""
     if not settings.learning.enabled:
         return Chosen(None, None)
+    horizon = settings.learning.horizon_days
     if current:
-        return chosen(await latest(session, tenant_id, until=now))
-    row = await latest(session, tenant_id, until=at, since=at - MAX_AGE)
+        return chosen(await latest(session, tenant_id, until=now, horizon=horizon))
+    row = await latest(session, tenant_id, until=at, since=at - MAX_AGE, horizon=horizon)
     if row is None:
         row = await train_and_store(session, tenant_id, at, settings, now=now)
     return chosen(row)

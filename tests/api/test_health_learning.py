@@ -85,3 +85,67 @@ async def test_a_tenant_without_history_keeps_the_expert_model_and_says_why(
         row = await learning.train_and_store(session, tenant.id, NOW, HealthSettings(), now=NOW)
     assert not row.active
     assert row.reason.startswith("not enough history") or "needed" in row.reason
+
+
+async def test_the_backtest_trains_only_on_outcomes_known_before_as_of(
+    conn: AsyncConnection, tenant: TenantInfo, client: httpx.AsyncClient
+) -> None:
+    await write_history(conn, tenant.id, now=NOW, customers=500)
+    as_of = (NOW - timedelta(days=40)).replace(hour=0, minute=0, second=0)
+    response = await client.get(
+        "/v1/health/backtest",
+        params={"as_of": as_of.isoformat(), "horizon_days": 30},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["model"]["kind"] == "learned", report["model"]
+    models = (await client.get("/v1/health/models", headers=tenant.headers)).json()["items"]
+    used = next(m for m in models if m["version"] == report["model"]["version"])
+    assert datetime.fromisoformat(used["labels_until"]) <= as_of
+    last_label = datetime.fromisoformat(used["validation_to"]) + timedelta(days=30)
+    assert last_label <= as_of
+    assert report["auc_learned"] > report["auc_expert"]
+    rates = {t["tier"]: t["churn_rate"] for t in report["tiers"]}
+    assert rates["critical"] > rates["at_risk"] > rates["healthy"], report["tiers"]
+    assert len(report["calibration"]) == 10
+    observed = [row["observed_churn_rate"] for row in report["calibration"]]
+    assert observed[-1] > observed[0]
+
+
+async def test_scores_as_of_a_past_instant_ignore_later_events(
+    conn: AsyncConnection, tenant: TenantInfo, client: httpx.AsyncClient
+) -> None:
+    await write_history(conn, tenant.id, now=NOW, customers=300)
+    as_of = (NOW - timedelta(days=20)).isoformat()
+    ids = ["cus_0001", "cus_0002", "cus_0003", "cus_0004"]
+
+    async def lookup() -> list[dict[str, object]]:
+        response = await client.post(
+            "/v1/health/lookup", json={"customer_ids": ids, "as_of": as_of}, headers=tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        return [
+            {k: v for k, v in r.items() if k != "computed_at"} for r in response.json()["results"]
+        ]
+
+    before = await lookup()
+    assert before and before[0]["model"]["kind"] == "learned"
+    later = (NOW - timedelta(days=20) + timedelta(hours=1)).isoformat()
+    events = [
+        {"type": "usage", "customer_id": cid, "occurred_at": later, "quantity": 500} for cid in ids
+    ] + [
+        {
+            "type": "payment_failed",
+            "customer_id": "cus_0002",
+            "occurred_at": later,
+            "amount": 4900,
+            "currency": "USD",
+        },
+        {"type": "cancellation", "customer_id": "cus_0003", "occurred_at": later},
+    ]
+    response = await client.post(
+        "/v1/events/batch", json={"events": events}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    assert await lookup() == before
