@@ -229,6 +229,28 @@ def cmd_citus_distribute(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _train(url: str, settings: Settings) -> str:
+    from app.db import Database
+    from app.health.jobs import train_all
+
+    database = Database.from_url(url, settings)
+    try:
+        report = await train_all(database, force=True)
+    finally:
+        await database.dispose()
+    return (
+        f"trained {report.trained} of {report.tenants} tenants in {report.seconds:.1f} s "
+        f"({report.active} use the learned model; the others keep the expert model)"
+    )
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        print(asyncio.run(_train(url, settings)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="holdfast",
@@ -327,6 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_data_dir(distribute)
     distribute.set_defaults(handler=cmd_citus_distribute)
+
+    train = sub.add_parser(
+        "train",
+        help="train every tenant's learned health model now",
+        description="Train each tenant's learned health model on its own history and store it; "
+        "it is used only where it beats the expert model out of time (the server retrains "
+        "daily after the periodic rescore).",
+    )
+    with_data_dir(train)
+    train.set_defaults(handler=cmd_train)
     return parser
 
 

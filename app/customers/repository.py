@@ -359,3 +359,104 @@ def fold_event(r: Mapping[str, Any]) -> FoldEvent:
         nps=r["nps"],
         discount_until=r["discount_until"],
     )
+
+
+async def customer_rows(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    *,
+    lock: bool = False,
+) -> list[dict[str, Any]]:
+    """Customer rows (all of the tenant's when ``customer_ids`` is None), in id order. With
+    ``lock``, the rows stay locked to the end of the transaction (in id order, like ingest), so
+    a rescore and an ingest of the same customer apply one after the other."""
+    conn = await driver_connection(session)
+    suffix = " ORDER BY customer_id" + (" FOR UPDATE" if lock else "")
+    if customer_ids is None:
+        records = await conn.fetch(
+            "SELECT * FROM customers WHERE tenant_id = $1" + suffix, tenant_id
+        )
+    else:
+        if not customer_ids:
+            return []
+        # The id range bounds the index read to the chunk under any plan (see
+        # app/health/repository.py).
+        ids = list(customer_ids)
+        records = await conn.fetch(
+            "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
+            " AND customer_id BETWEEN $3 AND $4" + suffix,
+            tenant_id,
+            ids,
+            min(ids),
+            max(ids),
+        )
+    return [dict(r) for r in records]
+
+
+async def customer_ids_after(
+    session: AsyncSession, tenant_id: uuid.UUID, after: str, limit: int
+) -> list[str]:
+    """The next ``limit`` customer ids after ``after``, in id order (keyset paging)."""
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        "SELECT customer_id FROM customers WHERE tenant_id = $1 AND customer_id > $2"
+        " ORDER BY customer_id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [r["customer_id"] for r in records]
+
+
+async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:
+    conn = await driver_connection(session)
+    found = await conn.fetchval(
+        "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id
+    )
+    return found is not None
+
+
+async def customers_between(session: AsyncSession, tenant_id: uuid.UUID, lo: str, hi: str) -> int:
+    """How many customers the tenant has with ``lo <= customer_id <= hi``."""
+    conn = await driver_connection(session)
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM customers WHERE tenant_id = $1 AND customer_id BETWEEN $2 AND $3",
+        tenant_id,
+        lo,
+        hi,
+    )
+    return count
+
+
+async def sample_customer_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, at_most: int
+) -> list[str] | None:
+    """About ``at_most`` of the tenant's customer ids, drawn by a repeatable page sample; None
+    when the tenant has no more than ``at_most`` customers (use them all)."""
+    conn = await driver_connection(session)
+    total: int = await conn.fetchval(
+        "SELECT count(*) FROM customers WHERE tenant_id = $1", tenant_id
+    )
+    if total <= at_most:
+        return None
+    percent = 100.0 * at_most / total
+    records = await conn.fetch(
+        "SELECT customer_id FROM customers TABLESAMPLE SYSTEM ($2) REPEATABLE (13)"
+        " WHERE tenant_id = $1",
+        tenant_id,
+        percent,
+    )
+    return [r["customer_id"] for r in records]
+
+
+async def first_seen_times(session: AsyncSession, tenant_id: uuid.UUID) -> list[Any]:
+    """``(customer_id, first_seen_at)`` of every customer of the tenant, in id order."""
+    conn = await driver_connection(session)
+    return list(
+        await conn.fetch(
+            "SELECT customer_id, first_seen_at FROM customers WHERE tenant_id = $1"
+            " ORDER BY customer_id",
+            tenant_id,
+        )
+    )

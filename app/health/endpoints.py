@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 from app.db import Session
 from app.errors import InvalidInput
 from app.events.schemas import ID_PATTERN
-from app.health import queries, service
+from app.health import backtesting, queries, service
 from app.health.schemas import (
     BacktestRead,
     CustomerList,
@@ -18,6 +18,8 @@ from app.health.schemas import (
     HealthLookupOut,
     HealthRead,
     HealthSettingsRead,
+    LearnedModelList,
+    LearnedModelRead,
     TierTrendRead,
 )
 from app.health.settings import HealthSettings
@@ -187,9 +189,12 @@ async def get_tier_trend(
     response_model=BacktestRead,
     responses=responses(401, 403, 422),
     summary="How well the score predicted churn",
-    description="Scores every customer active at `as_of` from the events that had occurred by "
-    "then, and compares with what happened over the next `horizon_days`: churn rate per tier "
-    "and the AUC of the score for churn. `as_of + horizon_days` must be in the past.",
+    description="Scores every customer active at `as_of` (and buyers without a subscription, "
+    "when the tenant counts them) from the events that had occurred by then, with the "
+    "learned model trained on labels known by `as_of` (trained now if needed) and with the "
+    "expert model, and compares with what happened over the next `horizon_days`: both AUCs, "
+    "churn rate per tier, and predicted vs observed churn per decile of risk. "
+    "`as_of + horizon_days` must be in the past.",
 )
 async def health_backtest(
     principal: Reader,
@@ -197,4 +202,28 @@ async def health_backtest(
     as_of: Annotated[AwareDatetime, Query(description="The instant to score at.")],
     horizon_days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> BacktestRead:
-    return await queries.run_backtest(session, principal.tenant_id, as_of, horizon_days)
+    return await backtesting.run_backtest(session, principal.tenant_id, as_of, horizon_days)
+
+
+@scores_router.post(
+    "/v1/health/models",
+    response_model=LearnedModelRead,
+    responses=responses(401, 403),
+    summary="Train the tenant's learned health model now",
+    description="Trains on the tenant's own history (examples at past cutoffs, labels known by "
+    "now) and stores the result as the next model version. It scores the tenant's customers "
+    "only when it beat the expert model on the latest cutoffs (never used to fit) with enough "
+    "churners; `reason` says which model is in use and why.",
+)
+async def train_health_model(principal: Admin, session: Session) -> LearnedModelRead:
+    return await queries.train_model(session, principal.tenant_id)
+
+
+@scores_router.get(
+    "/v1/health/models",
+    response_model=LearnedModelList,
+    responses=responses(401, 403),
+    summary="The tenant's learned health models, newest first",
+)
+async def list_health_models(principal: Reader, session: Session) -> LearnedModelList:
+    return await queries.learned_models(session, principal.tenant_id)

@@ -15,15 +15,53 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from app.customers.repository import customer_ids_after
 from app.db import Database
+from app.health import learning
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
+from app.health.service import current_settings
 from app.offers.flows.service import expire_overdue_flows
 from app.signals.jobs import scan_tenant
 
 logger = logging.getLogger("holdfast.health")
 
 CHUNK = 1000
+
+
+@dataclass
+class TrainReport:
+    tenants: int = 0
+    trained: int = 0
+    active: int = 0
+    seconds: float = 0.0
+
+
+async def train_all(
+    database: Database, *, now: datetime | None = None, force: bool = False
+) -> TrainReport:
+    """Train every tenant whose last learned model is at least a day old (every tenant with
+    ``force``), one transaction per tenant. The scheduler calls this after the rescore round;
+    ``holdfast train`` and ``POST /v1/health/models`` run it on demand."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    async with database.sessionmaker() as session:
+        tenants = list(
+            (await session.execute(text("SELECT id FROM tenants ORDER BY id"))).scalars()
+        )
+    report = TrainReport(tenants=len(tenants))
+    for tenant_id in tenants:
+        async with database.sessionmaker() as session, session.begin():
+            _, settings = await current_settings(session, tenant_id)
+            if not settings.learning.enabled:
+                continue
+            if not force and not await learning.due(session, tenant_id, now):
+                continue
+            row = await learning.train_and_store(session, tenant_id, now, settings, now=now)
+        report.trained += 1
+        report.active += int(row.active)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 @dataclass
@@ -52,17 +90,7 @@ async def rescore_tenant(
     after = ""
     while True:
         async with database.sessionmaker() as session, session.begin():
-            ids = list(
-                (
-                    await session.execute(
-                        text(
-                            "SELECT customer_id FROM customers WHERE tenant_id = :t"
-                            " AND customer_id > :after ORDER BY customer_id LIMIT :n"
-                        ),
-                        {"t": tenant_id, "after": after, "n": chunk},
-                    )
-                ).scalars()
-            )
+            ids = await customer_ids_after(session, tenant_id, after, chunk)
             if not ids:
                 return report
             outcome = await rescore(session, tenant_id, ids, now=now)
@@ -148,12 +176,14 @@ class RescoreScheduler:
         while True:
             try:
                 report = await rescore_all(self.database)
+                trained = await train_all(self.database)
                 logger.info(
                     "rescored",
                     extra={
                         "customers": report.customers,
                         "tier_changes": report.tier_changes,
                         "signals": report.signals,
+                        "models_trained": trained.trained,
                         "seconds": round(report.seconds, 2),
                     },
                 )

@@ -1,15 +1,16 @@
-"""The default health score model: a pure function from a customer's state at an instant to an
-explainable score.
+"""The expert health model: hand-set factors over the shared features, vectorised over customers.
 
-Each factor turns one aspect of the customer into a sub-score in [0, 1] (1 = healthy) or says it
+Each factor turns one aspect of a customer into a sub-score in [0, 1] (1 = healthy) or says it
 has no data. The score is the weighted mean of the sub-scores that have data, times 100, with the
 tenant's weights renormalised over those factors. Each factor's ``contribution`` is its share of
-the score in points; contributions are apportioned in hundredths so that they add up to the
-score exactly (a customer perfect on every factor scores 100, not 99.99).
+the score in points, apportioned in hundredths so that the contributions add up to the score
+exactly.
 
-Usage windows are made of complete UTC days, ending the day before ``as_of``: today's partial
-usage would otherwise read as a decline every morning. Recency uses the exact instant instead.
-Nothing here reads a clock: the same inputs always give the same result.
+Directions (held by unit tests): more usage in the recent window, a more recent last use, a
+higher usage level against the tenant's other customers, more purchases and a more recent
+purchase never lower the score; a failed payment or a pending cancellation never raise it.
+
+Nothing here reads a clock or the database: :mod:`app.health.features` says what is known.
 """
 
 from __future__ import annotations
@@ -17,60 +18,54 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
-from statistics import median
+from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
+
+from app.health.features import (
+    STATUS_CODES,
+    Array,
+    Features,
+    Histories,
+    build_features,
+    histories_from_inputs,
+    window,
+)
 from app.health.settings import FACTOR_NAMES, HealthSettings
 
 # Bumped whenever a factor's definition changes, so stored scores can say which formulas made
-# them (the tenant's settings version says which parameters).
-MODEL_REVISION = 1
+# them (the tenant's settings version says which parameters). 2: usage level against the
+# tenant, purchase factors for every buyer, strict "before as_of", today's usage counts.
+MODEL_REVISION = 2
 
-STATUSES = ("lead", "active", "paused", "cancelled")
+STATUSES = tuple(STATUS_CODES)
 
-# Subscription-state sub-scores: a scheduled end is the strongest churn signal short of the end
-# itself, a pause with a resume date is a softer one than an open-ended pause.
 STATE_ACTIVE = 1.0
 STATE_PAUSED_UNTIL = 0.4
 STATE_PAUSED_INDEFINITELY = 0.25
 STATE_CANCEL_PENDING = 0.05
 STATE_CANCELLED = 0.0
 
-# Payment health: the first unrecovered failure leaves 0.3, each further one halves it.
 FIRST_FAILURE_SCORE = 0.3
-
-# NPS: promoters (9-10) score 1, passives (7-8) 0.75, detractors (0-6) 0.5 * nps / 6; each point
-# lost since the previous answer takes 0.1 off.
 NPS_PASSIVE_SCORE = 0.75
 NPS_DROP_PENALTY = 0.1
-
-# Purchase intervals: the usual rhythm is read from the latest gaps only, so a customer who
-# changed pace is judged on the new one.
-PURCHASE_INTERVALS_CONSIDERED = 12
-
-# The summary calls a healthy customer simply healthy unless one factor costs this many points.
 SUMMARY_DRAG_POINTS = 5.0
-
-DAY = timedelta(days=1)
-
-# See usage_trend: a decline is penalised more than proportionally.
+# Factors a stored (brief) result keeps: the ones that cost the most points.
+BRIEF_FACTORS = 3
 TREND_EXPONENT = 2.0
+LEVEL_WINDOW_DAYS = 28
 
 PAUSED_USAGE = "subscription paused: usage is not expected"
+SUBSCRIBER_PURCHASES = "subscriber: renewals follow the billing schedule"
 
 
 @dataclass(frozen=True)
 class HealthInputs:
-    """A customer as known at ``as_of``.
-
-    The caller resolves ``status`` as of ``as_of`` (a cancellation whose effective time has
-    passed is ``cancelled``). Inputs dated after ``as_of`` are ignored rather than trusted.
-    ``usage_by_day`` needs the ``settings.usage_days_needed()`` complete days before
-    ``as_of``'s UTC date (days absent mean no usage); ``purchase_days`` at least the latest
-    ``PURCHASE_INTERVALS_CONSIDERED + 1`` purchase days and every one inside the purchase
-    frequency window; ``payment_failures`` at least those inside the payment window.
-    """
+    """One customer as known at ``as_of`` (unit tests and the reference behaviour). Anything
+    dated at or after ``as_of`` is ignored. ``reference`` is the tenant's population of 28-day
+    usage totals (the usage level factor is missing without it); ``tenant_interval`` the
+    tenant's typical days between purchases."""
 
     as_of: datetime
     status: str
@@ -86,16 +81,20 @@ class HealthInputs:
     nps_latest: int | None = None
     nps_previous: int | None = None
     nps_at: datetime | None = None
+    reference: Sequence[float] = ()
+    tenant_interval: float | None = None
 
 
 @dataclass(frozen=True)
 class Factor:
-    """One factor's part in a score. ``weight`` is renormalised over the factors that have
-    data; ``contribution`` = weight x score x 100 (apportioned in hundredths)."""
+    """One factor's part in a score. Expert: ``weight`` renormalised over the factors with
+    data, ``contribution`` = weight x score x 100. Learned: ``score`` is None, ``weight`` the
+    standardised coefficient, ``contribution`` the points it moves the score from the tenant's
+    average customer."""
 
     name: str
     value: float | None
-    score: float
+    score: float | None
     weight: float
     contribution: float
     detail: str
@@ -119,48 +118,337 @@ class HealthResult:
     summary: str
 
 
-@dataclass(frozen=True)
-class _Measure:
-    value: float | None
-    score: float
-    detail: str
-
-
-@dataclass(frozen=True)
-class _Missing:
-    reason: str
-
-
-_Outcome = _Measure | _Missing
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What every factor derives from the inputs in the same way."""
-
-    inputs: HealthInputs
-    settings: HealthSettings
-    as_of: datetime
-    today: date
-    first_day: date
-    age_days: float
-
-    def after_as_of(self, moment: datetime | None) -> bool:
-        return moment is not None and moment > self.as_of
-
-
 def tier_for(score: float, settings: HealthSettings) -> str:
     """healthy when ``score >= healthy_min``, at_risk when ``score >= at_risk_min``, else
     critical."""
-    if score >= settings.tiers.healthy_min:
+    return tier_between(score, settings.tiers.healthy_min, settings.tiers.at_risk_min)
+
+
+def tier_between(score: float, healthy_min: float, at_risk_min: float) -> str:
+    if score >= healthy_min:
         return "healthy"
-    if score >= settings.tiers.at_risk_min:
+    if score >= at_risk_min:
         return "at_risk"
     return "critical"
 
 
+# -- the factors, vectorised --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    f: Features
+    settings: HealthSettings
+    today_elapsed: float  # fraction of as_of's UTC day already past
+    first_offset: npt.NDArray[np.int64]  # complete days since the first-seen day (0: today)
+
+    def col(self, name: str) -> Array:
+        return self.f[name]
+
+    @property
+    def status(self) -> npt.NDArray[np.int8]:
+        return self.f.histories.status
+
+
+@dataclass(frozen=True)
+class _Out:
+    """Per customer: value, sub-score and whether the factor has data."""
+
+    value: Array
+    score: Array
+    present: npt.NDArray[np.bool_]
+
+
+def _usage_recency(c: _Ctx) -> _Out:
+    since = c.col("days_since_use")
+    days = np.where(np.isnan(since), c.col("age_days"), since)
+    score = 0.5 ** (days / c.settings.usage.recency_half_life_days)
+    return _Out(days, score, c.status != STATUS_CODES["paused"])
+
+
+def _usage_trend(c: _Ctx) -> _Out:
+    usage = c.settings.usage
+    u = c.f.histories.usage
+    recent_days, base_days = usage.trend_recent_days, usage.trend_baseline_days
+    baseline_days = np.clip(c.first_offset - recent_days, 0, base_days)
+    cum = np.concatenate([np.zeros((u.shape[0], 1)), np.cumsum(u, axis=1)], axis=1)
+    recent = window(u, 1, recent_days)
+    end = np.minimum(recent_days + baseline_days, u.shape[1] - 1)
+    baseline = np.take_along_axis(cum, (end + 1)[:, None], axis=1)[:, 0] - cum[:, recent_days + 1]
+    today = u[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (recent / recent_days) / (baseline / np.maximum(baseline_days, 1))
+    score = np.where(
+        baseline > 0,
+        np.minimum(1.0, np.nan_to_num(ratio)) ** TREND_EXPONENT,
+        np.where(recent + today > 0, 1.0, 0.0),
+    )
+    present = (
+        (c.status != STATUS_CODES["paused"])
+        & (c.col("age_days") >= usage.new_customer_days)
+        & (baseline_days > 0)
+    )
+    return _Out(np.where(baseline > 0, ratio, np.nan), score, present)
+
+
+def _usage_frequency(c: _Ctx) -> _Out:
+    usage = c.settings.usage
+    u = c.f.histories.usage
+    days = np.minimum(usage.frequency_window_days, c.first_offset)
+    active_by_day = np.cumsum(u[:, 1:] > 0, axis=1)
+    idx = np.clip(days - 1, 0, active_by_day.shape[1] - 1)
+    active = np.where(days > 0, np.take_along_axis(active_by_day, idx[:, None], axis=1)[:, 0], 0)
+    share = active / np.maximum(days, 1)
+    score = np.minimum(1.0, share / usage.frequency_target_share)
+    present = (
+        (c.status != STATUS_CODES["paused"])
+        & (c.col("age_days") >= usage.new_customer_days)
+        & (days > 0)
+    )
+    return _Out(share, score, present)
+
+
+def _usage_level(c: _Ctx) -> _Out:
+    pct = c.col("usage_percentile")
+    present = (
+        (c.status != STATUS_CODES["paused"])
+        & (c.col("age_days") >= c.settings.usage.new_customer_days)
+        & ~np.isnan(pct)
+    )
+    return _Out(pct, np.nan_to_num(pct), present)
+
+
+def _buyer(c: _Ctx) -> npt.NDArray[np.bool_]:
+    buyer: npt.NDArray[np.bool_] = (c.col("subscriber") == 0) & (c.col("purchase_days") > 0)
+    return buyer
+
+
+def _purchase_recency(c: _Ctx) -> _Out:
+    """Days since the last purchase over the tenant's typical interval (the customer's own
+    mean interval only when the tenant has none): a customer-relative interval would let one
+    more purchase shorten the interval and lower the score."""
+    h = c.f.histories
+    interval = h.tenant_interval if not math.isnan(h.tenant_interval) else None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (
+            h.last_purchase_days / max(interval, 1.0)
+            if interval is not None
+            else c.col("days_since_purchase") / np.maximum(c.col("purchase_interval"), 1.0)
+        )
+    half_life = c.settings.purchases.overdue_half_life
+    score = np.where(ratio <= 1, 1.0, 0.5 ** ((np.nan_to_num(ratio) - 1) / half_life))
+    return _Out(ratio, score, _buyer(c) & ~np.isnan(ratio))
+
+
+def _purchase_frequency(c: _Ctx) -> _Out:
+    settings = c.settings.purchases
+    count = c.f.histories.purchase_days_window
+    covered = np.minimum(settings.frequency_window_days, c.first_offset + 1)
+    expected = settings.frequency_target * covered / settings.frequency_window_days
+    return _Out(count, np.minimum(1.0, count / expected), _buyer(c))
+
+
+def _payment_health(c: _Ctx) -> _Out:
+    h = c.f.histories
+    n = h.unrecovered
+    paid = ~np.isnan(h.last_purchase_days)
+    score = np.where(n == 0, 1.0, np.where(paid, FIRST_FAILURE_SCORE * 0.5 ** (n - 1), 0.0))
+    present = (h.failures > 0) | paid | (c.col("subscriber") > 0)
+    return _Out(n, score, present)
+
+
+def _subscription_state(c: _Ctx) -> _Out:
+    h = c.f.histories
+    status = c.status
+    pending = ~np.isnan(h.pending_cancel_days)
+    paused = status == STATUS_CODES["paused"]
+    until = ~np.isnan(h.paused_until_days)
+    score = np.select(
+        [
+            status == STATUS_CODES["cancelled"],
+            pending,
+            paused & until,
+            paused,
+        ],
+        [STATE_CANCELLED, STATE_CANCEL_PENDING, STATE_PAUSED_UNTIL, STATE_PAUSED_INDEFINITELY],
+        STATE_ACTIVE,
+    )
+    value = np.where(pending, h.pending_cancel_days, np.where(paused, h.paused_until_days, np.nan))
+    return _Out(value, score, status != STATUS_CODES["lead"])
+
+
+def _sentiment(c: _Ctx) -> _Out:
+    h = c.f.histories
+    nps = np.clip(h.nps, 0, 10)
+    level = np.where(nps >= 9, 1.0, np.where(nps >= 7, NPS_PASSIVE_SCORE, 0.5 * nps / 6))
+    drop = np.nan_to_num(np.maximum(0, np.clip(h.nps_previous, 0, 10) - nps))
+    score = np.maximum(0.0, level - NPS_DROP_PENALTY * drop)
+    fresh = np.isnan(h.nps_days) | (h.nps_days <= c.settings.sentiment.max_age_days)
+    return _Out(nps, np.nan_to_num(score), ~np.isnan(nps) & fresh)
+
+
+def _tenure(c: _Ctx) -> _Out:
+    t = c.col("tenure_days")
+    score = 1 - 0.5 ** (t / c.settings.tenure.midpoint_days)
+    return _Out(t, score, np.ones(t.shape, dtype=bool))
+
+
+_FACTORS: dict[str, Callable[[_Ctx], _Out]] = {
+    "usage_recency": _usage_recency,
+    "usage_trend": _usage_trend,
+    "usage_frequency": _usage_frequency,
+    "usage_level": _usage_level,
+    "purchase_recency": _purchase_recency,
+    "purchase_frequency": _purchase_frequency,
+    "payment_health": _payment_health,
+    "subscription_state": _subscription_state,
+    "sentiment": _sentiment,
+    "tenure": _tenure,
+}
+assert tuple(_FACTORS) == FACTOR_NAMES
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpertScores:
+    """Every customer's score (NaN: no factor with data) and each factor's part, vectorised.
+    ``points`` and ``weights`` are apportioned (hundredths of a point, ten-thousandths)."""
+
+    features: Features
+    names: tuple[str, ...]
+    values: Array  # (n, F)
+    subscores: Array  # (n, F), NaN where missing
+    weights: Array  # (n, F) renormalised, apportioned; 0 where missing
+    points: Array  # (n, F) apportioned contributions
+    score: Array  # (n,)
+    drags: Array  # (n, F) points each factor costs (weight x (1 - sub-score) x 100); -1 missing
+    order: npt.NDArray[np.int64]  # (n, F) factors by drag, biggest first
+
+
+def apportion(exact: Array, totals: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row by row, integer units for each non-negative entry of ``exact`` (already in units)
+    summing to the row's total: floors, plus one unit for the largest remainders (Hamilton's
+    method). Each result is within one unit of its exact value."""
+    scaled = np.maximum(exact, 0.0)
+    units = np.floor(scaled).astype(np.int64)
+    short = np.clip(totals - units.sum(axis=1), 0, exact.shape[1])
+    order = np.argsort(-(scaled - units), axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(exact.shape[0])[:, None]
+    ranks[rows, order] = np.arange(exact.shape[1])[None, :]
+    out: npt.NDArray[np.int64] = units + (ranks < short[:, None])
+    return out
+
+
+def expert_scores(features: Features, settings: HealthSettings) -> ExpertScores:
+    h = features.histories
+    as_of = h.as_of.astimezone(UTC)
+    elapsed = (as_of - datetime.combine(as_of.date(), datetime.min.time(), UTC)).total_seconds()
+    today_elapsed = elapsed / 86_400
+    first_offset = np.where(
+        h.first_seen_days - today_elapsed > 0, np.ceil(h.first_seen_days - today_elapsed), 0
+    ).astype(np.int64)
+    ctx = _Ctx(features, settings, today_elapsed, first_offset)
+    names = tuple(name for name in FACTOR_NAMES if settings.weights.of(name) > 0)
+    n = h.n
+    values = np.full((n, len(names)), np.nan)
+    subs = np.full((n, len(names)), np.nan)
+    for j, name in enumerate(names):
+        out = _FACTORS[name](ctx)
+        values[:, j] = np.where(out.present, out.value, np.nan)
+        subs[:, j] = np.where(out.present, np.clip(out.score, 0.0, 1.0), np.nan)
+    raw = np.array([settings.weights.of(name) for name in names])
+    present = ~np.isnan(subs)
+    w = np.where(present, raw[None, :], 0.0)
+    total = w.sum(axis=1)
+    has = total > 0
+    w = np.where(has[:, None], w / np.where(has, total, 1.0)[:, None], 0.0)
+    exact = w * np.nan_to_num(subs) * 100
+    point_units = apportion(exact * 100, np.round(exact.sum(axis=1) * 100).astype(np.int64))
+    weight_units = apportion(w * 10_000, np.where(has, 10_000, 0))
+    score = np.where(has, point_units.sum(axis=1) / 100, np.nan)
+    drags = np.where(present, w * (1 - np.nan_to_num(subs)) * 100, -1.0)
+    return ExpertScores(
+        features=features,
+        names=names,
+        values=values,
+        subscores=subs,
+        weights=weight_units / 10_000,
+        points=point_units / 100,
+        score=score,
+        drags=drags,
+        order=np.argsort(-drags, axis=1, kind="stable"),
+    )
+
+
+def explain(
+    scores: ExpertScores, i: int, settings: HealthSettings, *, brief: bool = False
+) -> HealthResult:
+    """Customer ``i``'s result with its factors in words. ``brief`` (what rescoring stores):
+    only the BRIEF_FACTORS factors that cost the most points, and no missing factors; the
+    score, tier and summary are the same."""
+    score = float(scores.score[i])
+    subs = scores.subscores[i].tolist()
+    present = [not math.isnan(x) for x in subs]
+    drag_points = scores.drags[i].tolist()
+    order = scores.order[i].tolist()
+    if brief:
+        chosen = [j for j in order[:BRIEF_FACTORS] if present[j] and drag_points[j] > 0]
+    else:
+        chosen = [j for j in range(len(scores.names)) if present[j]]
+    values = scores.values[i].tolist()
+    weights = scores.weights[i].tolist()
+    points = scores.points[i].tolist()
+    factors: list[Factor] = []
+    details: dict[int, str] = {}
+    for j in chosen:
+        name = scores.names[j]
+        value = values[j]
+        details[j] = _detail(scores.features, i, name, settings)
+        factors.append(
+            Factor(
+                name=name,
+                value=None if math.isnan(value) else round(value, 4),
+                score=round(subs[j], 4),
+                weight=weights[j],
+                contribution=points[j],
+                detail=details[j],
+            )
+        )
+    missing = (
+        ()
+        if brief
+        else tuple(
+            MissingFactor(name, _reason(scores.features, i, name, settings))
+            for j, name in enumerate(scores.names)
+            if not present[j]
+        )
+    )
+    if math.isnan(score):
+        return HealthResult(None, None, (), missing, "not enough data to score")
+    tier = tier_for(score, settings)
+    worst = order[0]
+    if worst not in details and present[worst]:
+        details[worst] = _detail(scores.features, i, scores.names[worst], settings)
+    drags = [(drag_points[worst], details[worst])] if present[worst] else []
+    return HealthResult(score, tier, tuple(factors), missing, summary_of(tier, drags))
+
+
+def summary_of(tier: str, drags: Sequence[tuple[float, str]]) -> str:
+    """The biggest drag (points lost) in words, or "looks healthy" when the customer is healthy
+    and nothing costs SUMMARY_DRAG_POINTS."""
+    if not drags:
+        return "looks healthy" if tier == "healthy" else "no factor stands out"
+    points, detail = max(drags, key=lambda drag: drag[0])
+    if tier == "healthy":
+        return "looks healthy" if points < SUMMARY_DRAG_POINTS else f"looks healthy, but {detail}"
+    return detail
+
+
 def score_customer(inputs: HealthInputs, settings: HealthSettings) -> HealthResult:
-    """The customer's health at ``inputs.as_of``: weighted mean of the factors with data x 100.
+    """One customer's expert score, through the same feature builder and factors as a chunk.
 
     Raises ValueError for inputs that describe no customer: a naive ``as_of``, an unknown
     status, or an ``as_of`` before the customer was first seen.
@@ -172,385 +460,165 @@ def score_customer(inputs: HealthInputs, settings: HealthSettings) -> HealthResu
     if inputs.as_of < inputs.first_seen_at:
         raise ValueError("as_of is before the customer was first seen")
     as_of = inputs.as_of.astimezone(UTC)
-    ctx = _Context(
-        inputs=inputs,
-        settings=settings,
+    h = histories_from_inputs(
         as_of=as_of,
-        today=as_of.date(),
-        first_day=inputs.first_seen_at.astimezone(UTC).date(),
-        age_days=_days(as_of - inputs.first_seen_at),
+        status=inputs.status,
+        first_seen_at=inputs.first_seen_at,
+        subscribed_at=inputs.subscribed_at,
+        paused_until=inputs.paused_until,
+        cancel_effective_at=inputs.cancel_effective_at,
+        last_usage_at=inputs.last_usage_at,
+        usage_by_day=inputs.usage_by_day,
+        purchase_days=inputs.purchase_days,
+        purchase_times=[inputs.last_purchase_at] if inputs.last_purchase_at else [],
+        payment_failures=inputs.payment_failures,
+        payment_window_days=settings.payments.window_days,
+        purchase_window_days=settings.purchases.frequency_window_days,
+        nps_latest=inputs.nps_latest,
+        nps_previous=inputs.nps_previous,
+        nps_at=inputs.nps_at,
+        reference=inputs.reference,
+        tenant_interval=inputs.tenant_interval,
+        usage_days=settings.usage_days_needed(),
     )
+    return explain(expert_scores(build_features(h), settings), 0, settings)
 
-    measured: list[tuple[str, float, _Measure]] = []
-    missing: list[MissingFactor] = []
-    for name in FACTOR_NAMES:
-        weight = settings.weights.of(name)
-        if weight <= 0:
-            continue
-        outcome = _FACTORS[name](ctx)
-        if isinstance(outcome, _Missing):
-            missing.append(MissingFactor(name, outcome.reason))
-        else:
-            measured.append((name, weight, outcome))
 
-    if not measured:
-        return HealthResult(None, None, (), tuple(missing), "not enough data to score")
+# -- words --------------------------------------------------------------------------------------
 
-    total_weight = math.fsum(weight for _, weight, _ in measured)
-    exact_weights = [weight / total_weight for _, weight, _ in measured]
-    exact_points = [w * m.score * 100 for w, (_, _, m) in zip(exact_weights, measured, strict=True)]
-    weight_units = _apportion(exact_weights, 10_000)
-    point_units = _apportion(exact_points, round(math.fsum(exact_points) * 100), scale=100)
 
-    factors = tuple(
-        Factor(
-            name=name,
-            value=measure.value,
-            score=round(measure.score, 4),
-            weight=w_units / 10_000,
-            contribution=p_units / 100,
-            detail=measure.detail,
+def _reason(f: Features, i: int, name: str, settings: HealthSettings) -> str:
+    h = f.histories
+    status = int(h.status[i])
+    age = float(f["age_days"][i])
+    if name.startswith("usage_") and status == STATUS_CODES["paused"]:
+        return PAUSED_USAGE
+    if name in ("usage_trend", "usage_frequency", "usage_level"):
+        if age < settings.usage.new_customer_days:
+            return f"customer is {_days_phrase(age)} old; too new to judge"
+        if name == "usage_level":
+            return "no customer of this tenant used the product in the last 90 days"
+        return "no complete day of usage history yet"
+    if name in ("purchase_recency", "purchase_frequency"):
+        if f["subscriber"][i] > 0:
+            return SUBSCRIBER_PURCHASES
+        if f["purchase_days"][i] == 0:
+            return "no purchase yet"
+        return "one purchase and no buying rhythm in this tenant yet"
+    if name == "payment_health":
+        return "no payments to judge"
+    if name == "subscription_state":
+        return "no subscription"
+    if name == "sentiment":
+        if math.isnan(h.nps[i]):
+            return "no NPS answer"
+        return f"latest NPS answer is older than {settings.sentiment.max_age_days} days"
+    return "no data"
+
+
+def _detail(f: Features, i: int, name: str, settings: HealthSettings) -> str:
+    h = f.histories
+    if name == "usage_recency":
+        since = f["days_since_use"][i]
+        if math.isnan(since):
+            return f"no usage since first seen {_ago(float(f['age_days'][i]))}"
+        if h.usage[i, 0] > 0 and since < 1:
+            return "used today" if since >= 1 / 24 else "last used just now"
+        return f"last used {_ago(float(since))}"
+    if name == "usage_trend":
+        return _trend_detail(f, i, settings)
+    if name == "usage_frequency":
+        days = int(min(settings.usage.frequency_window_days, _first_offset(f, i)))
+        active = int((h.usage[i, 1 : days + 1] > 0).sum())
+        return f"active on {active} of the last {days} days"
+    if name == "usage_level":
+        pct = float(f["usage_percentile"][i])
+        used = int(f["usage_28d"][i])
+        return f"used {used:,} times in 4 weeks: more than {pct * 100:.0f}% of active customers"
+    if name == "purchase_recency":
+        since = float(f["days_since_purchase"][i])
+        if not math.isnan(h.tenant_interval):
+            return (
+                f"last purchase {_ago(since)}; customers here buy again within "
+                f"{h.tenant_interval:.0f} days"
+            )
+        interval = float(f["purchase_interval"][i])
+        return f"last purchase {_ago(since)}, usually every {interval:.0f} days"
+    if name == "purchase_frequency":
+        count = int(h.purchase_days_window[i])
+        plural = "day" if count == 1 else "days"
+        window = _span(settings.purchases.frequency_window_days)
+        return f"{count} purchase {plural} in the last {window}"
+    if name == "payment_health":
+        n, recent = int(h.unrecovered[i]), int(h.failures[i])
+        window = _span(settings.payments.window_days)
+        if n == 0:
+            if recent == 0:
+                return f"no failed payment in the last {window}"
+            return f"{recent} failed payment{'s' if recent > 1 else ''} recovered"
+        latest = _ago(float(h.latest_unrecovered_days[i]))
+        detail = (
+            f"payment failed {latest}"
+            if n == 1
+            else f"{n} failed payments in the last {window}, latest {latest}"
         )
-        for (name, _, measure), w_units, p_units in zip(
-            measured, weight_units, point_units, strict=True
-        )
-    )
-    score = sum(point_units) / 100
-    tier = tier_for(score, settings)
-    drags = [
-        (w * (1 - m.score) * 100, m.detail)
-        for w, (_, _, m) in zip(exact_weights, measured, strict=True)
-    ]
-    return HealthResult(score, tier, factors, tuple(missing), _summary(tier, drags))
+        return detail + (", never paid" if math.isnan(h.last_purchase_days[i]) else "")
+    if name == "subscription_state":
+        status = int(h.status[i])
+        if status == STATUS_CODES["cancelled"]:
+            return "subscription cancelled"
+        if not math.isnan(h.pending_cancel_days[i]):
+            return f"cancellation pending for {_date_in(h, float(h.pending_cancel_days[i]))}"
+        if status == STATUS_CODES["paused"]:
+            until = h.paused_until_days[i]
+            if math.isnan(until):
+                return "paused with no resume date"
+            return f"paused until {_date_in(h, float(until))}"
+        return "active subscription"
+    if name == "sentiment":
+        nps = int(h.nps[i])
+        previous = h.nps_previous[i]
+        if not math.isnan(previous) and previous > nps:
+            return f"NPS fell from {int(previous)} to {nps}"
+        return f"NPS {nps}"
+    if name == "tenure":
+        noun = "subscriber" if f["subscriber"][i] > 0 else "customer"
+        return f"{noun} for {_days_phrase(float(f['tenure_days'][i]))}"
+    return name
 
 
-def _summary(tier: str, drags: list[tuple[float, str]]) -> str:
-    """The biggest drag (points lost = weight x (1 - sub-score) x 100) in words, or "looks
-    healthy" when the customer is healthy and nothing costs SUMMARY_DRAG_POINTS."""
-    points, detail = max(drags, key=lambda drag: drag[0])
-    if tier == "healthy":
-        return "looks healthy" if points < SUMMARY_DRAG_POINTS else f"looks healthy, but {detail}"
-    return detail
+def _first_offset(f: Features, i: int) -> int:
+    as_of = f.histories.as_of.astimezone(UTC)
+    elapsed = (as_of - datetime.combine(as_of.date(), datetime.min.time(), UTC)).total_seconds()
+    gap = float(f["age_days"][i]) - elapsed / 86_400
+    return math.ceil(gap) if gap > 0 else 0
 
 
-def _apportion(exact: Sequence[float], total: int, scale: int | None = None) -> list[int]:
-    """Integer units (of 1/``scale``, default 1/``total``) for each non-negative ``exact`` value,
-    summing to ``total``: each value's floor, plus one unit for the largest remainders
-    (Hamilton's method). Every result is within one unit of its exact value."""
-    factor = scale if scale is not None else total
-    scaled = [max(0.0, x) * factor for x in exact]
-    units = [math.floor(x) for x in scaled]
-    short = max(0, min(len(units), total - sum(units)))
-    by_remainder = sorted(range(len(units)), key=lambda i: scaled[i] - units[i], reverse=True)
-    for i in by_remainder[:short]:
-        units[i] += 1
-    return units
-
-
-# -- factors -------------------------------------------------------------------------------------
-
-
-def usage_recency(ctx: _Context) -> _Outcome:
-    """``0.5 ** (d / recency_half_life_days)`` where d is days since the last usage (value).
-
-    The last usage is the later of ``last_usage_at`` and the start of the latest day with usage
-    in ``usage_by_day``, ignoring anything after ``as_of``. A customer who never used the
-    product is measured from ``first_seen_at``: not using it is a risk that grows from the first
-    day (a new customer decays gently; a subscriber idle for weeks scores near 0). Missing while
-    the subscription is paused: not using a paused product is the point of the pause, and the
-    pause itself weighs in through the subscription state.
-    """
-    if ctx.inputs.status == "paused":
-        return _Missing(PAUSED_USAGE)
-    inputs = ctx.inputs
-    candidates = [
-        _day_start(day)
-        for day, quantity in inputs.usage_by_day.items()
-        if quantity > 0 and day <= ctx.today
-    ]
-    if inputs.last_usage_at is not None and not ctx.after_as_of(inputs.last_usage_at):
-        candidates.append(inputs.last_usage_at)
-    if candidates:
-        days = max(0.0, _days(ctx.as_of - max(candidates)))
-        detail = f"last used {_ago(days)}"
-    else:
-        days = ctx.age_days
-        detail = f"no usage since first seen {_ago(days)}"
-    score = 0.5 ** (days / ctx.settings.usage.recency_half_life_days)
-    return _Measure(round(days, 2), score, detail)
-
-
-def usage_trend(ctx: _Context) -> _Outcome:
-    """``min(1, recent_rate / baseline_rate) ** TREND_EXPONENT``; value is that ratio.
-
-    Squaring makes a decline cost more than in proportion (down 30% -> 0.49, down 60% -> 0.16):
-    on our synthetic histories, usage falling away is the clearest sign of a coming
-    cancellation, and a linear penalty left customers who had lost most of their usage healthy.
-
-    recent_rate: usage per day over the ``trend_recent_days`` complete days before today;
-    baseline_rate: per day over the ``trend_baseline_days`` days before those, counting only days
-    since the customer was first seen. Missing for customers younger than ``new_customer_days``
-    or with no baseline day yet. Baseline zero: usage that starts scores 1 (value None); no
-    usage in either window scores 0 (value None), since sustained absence is no better than a
-    collapse. Missing while paused (see :func:`usage_recency`).
-    """
-    usage = ctx.settings.usage
-    if ctx.inputs.status == "paused":
-        return _Missing(PAUSED_USAGE)
-    if ctx.age_days < usage.new_customer_days:
-        return _Missing(f"customer is {_days_phrase(ctx.age_days)} old; too new to judge a trend")
-    recent_start = ctx.today - usage.trend_recent_days * DAY
-    baseline_start = max(recent_start - usage.trend_baseline_days * DAY, ctx.first_day)
-    baseline_days = (recent_start - baseline_start).days
-    if baseline_days <= 0:
-        return _Missing("no usage history before the recent window yet")
-    recent_total = _usage_between(ctx.inputs.usage_by_day, recent_start, ctx.today)
-    baseline_total = _usage_between(ctx.inputs.usage_by_day, baseline_start, recent_start)
+def _trend_detail(f: Features, i: int, settings: HealthSettings) -> str:
+    usage = settings.usage
+    u = f.histories.usage[i]
+    recent_days = usage.trend_recent_days
+    baseline_days = max(0, min(usage.trend_baseline_days, _first_offset(f, i) - recent_days))
+    recent = float(u[1 : recent_days + 1].sum())
+    baseline = float(u[recent_days + 1 : recent_days + baseline_days + 1].sum())
     previous = f"the previous {_span(baseline_days)}"
-    if baseline_total == 0:
-        if recent_total == 0:
-            window = _span(baseline_days + usage.trend_recent_days)
-            return _Measure(None, 0.0, f"no usage in the last {window}")
-        return _Measure(None, 1.0, f"usage started after none in {previous}")
-    ratio = (recent_total / usage.trend_recent_days) / (baseline_total / baseline_days)
+    if baseline == 0:
+        if recent > 0:
+            return f"usage started after none in {previous}"
+        if u[0] > 0:
+            return "usage started today"
+        return f"no usage in the last {_span(baseline_days + recent_days)}"
+    ratio = (recent / recent_days) / (baseline / baseline_days)
     change = round((ratio - 1) * 100)
     if change < 0:
-        detail = f"usage down {-change}% vs {previous}"
-    elif change > 0:
-        detail = f"usage up {change}% vs {previous}"
-    else:
-        detail = f"usage steady vs {previous}"
-    return _Measure(round(ratio, 4), min(1.0, ratio) ** TREND_EXPONENT, detail)
+        return f"usage down {-change}% vs {previous}"
+    if change > 0:
+        return f"usage up {change}% vs {previous}"
+    return f"usage steady vs {previous}"
 
 
-def usage_frequency(ctx: _Context) -> _Outcome:
-    """``min(1, share / frequency_target_share)`` where share (value) is the fraction of the
-    ``frequency_window_days`` complete days before today with usage, counting only days since
-    the customer was first seen. Missing for customers younger than ``new_customer_days`` or
-    with no complete day yet, and while paused (see :func:`usage_recency`)."""
-    usage = ctx.settings.usage
-    if ctx.inputs.status == "paused":
-        return _Missing(PAUSED_USAGE)
-    if ctx.age_days < usage.new_customer_days:
-        return _Missing(f"customer is {_days_phrase(ctx.age_days)} old; too new to judge")
-    start = max(ctx.today - usage.frequency_window_days * DAY, ctx.first_day)
-    window = (ctx.today - start).days
-    if window <= 0:
-        return _Missing("no complete day since the customer was first seen")
-    active = sum(
-        1
-        for day, quantity in ctx.inputs.usage_by_day.items()
-        if quantity > 0 and start <= day < ctx.today
-    )
-    share = active / window
-    score = min(1.0, share / usage.frequency_target_share)
-    return _Measure(round(share, 4), score, f"active on {active} of the last {window} days")
-
-
-def _is_subscriber(ctx: _Context) -> bool:
-    subscribed_at = ctx.inputs.subscribed_at
-    return subscribed_at is not None and not ctx.after_as_of(subscribed_at)
-
-
-def _purchase_days(ctx: _Context) -> list[date]:
-    return sorted({day for day in ctx.inputs.purchase_days if day <= ctx.today})
-
-
-def _last_purchase(ctx: _Context, days: Sequence[date]) -> datetime | None:
-    """The later of ``last_purchase_at`` and the start of the latest purchase day (both only
-    when not after ``as_of``)."""
-    candidates = [_day_start(days[-1])] if days else []
-    last = ctx.inputs.last_purchase_at
-    if last is not None and not ctx.after_as_of(last):
-        candidates.append(last)
-    return max(candidates, default=None)
-
-
-def purchase_recency(ctx: _Context) -> _Outcome:
-    """Time since the last purchase relative to the customer's usual interval.
-
-    interval: median gap in days between the latest ``PURCHASE_INTERVALS_CONSIDERED + 1``
-    distinct purchase days; value: overdue ratio r = days since the last purchase / interval
-    (from ``last_purchase_at``, else the start of the last purchase day). Sub-score 1 while
-    r <= 1, then ``0.5 ** ((r - 1) / overdue_half_life)``. Missing for subscribers (renewals
-    follow the billing schedule) and until the customer has two purchase days.
-    """
-    if _is_subscriber(ctx):
-        return _Missing("subscriber: renewals follow the billing schedule")
-    days = _purchase_days(ctx)
-    if len(days) < 2:
-        return _Missing("fewer than 2 purchase days: no buying rhythm yet")
-    recent = days[-(PURCHASE_INTERVALS_CONSIDERED + 1) :]
-    interval = float(median((b - a).days for a, b in pairwise(recent)))
-    last_at = _last_purchase(ctx, days) or _day_start(days[-1])
-    since = max(0.0, _days(ctx.as_of - last_at))
-    ratio = since / interval
-    overdue_half_life = ctx.settings.purchases.overdue_half_life
-    score = 1.0 if ratio <= 1 else 0.5 ** ((ratio - 1) / overdue_half_life)
-    detail = f"last purchase {_ago(since)}, usually every {interval:g} days"
-    return _Measure(round(ratio, 4), score, detail)
-
-
-def purchase_frequency(ctx: _Context) -> _Outcome:
-    """``min(1, n / expected)`` where n (value) counts purchase days in the
-    ``frequency_window_days`` days ending today and expected is ``frequency_target`` scaled to
-    the part of the window since the customer was first seen. Missing for subscribers and until
-    the customer has two purchase days."""
-    if _is_subscriber(ctx):
-        return _Missing("subscriber: renewals follow the billing schedule")
-    days = _purchase_days(ctx)
-    if len(days) < 2:
-        return _Missing("fewer than 2 purchase days: no buying rhythm yet")
-    settings = ctx.settings.purchases
-    window = settings.frequency_window_days
-    start = ctx.today - (window - 1) * DAY
-    covered = min(window, (ctx.today - ctx.first_day).days + 1)
-    expected = settings.frequency_target * covered / window
-    count = sum(1 for day in days if day >= start)
-    plural = "day" if count == 1 else "days"
-    detail = f"{count} purchase {plural} in the last {_span(window)}"
-    return _Measure(float(count), min(1.0, count / expected), detail)
-
-
-def payment_health(ctx: _Context) -> _Outcome:
-    """Unrecovered failed payments in the last ``payments.window_days`` (value: their count n).
-
-    A failure is recovered by a later purchase. Sub-score 1 when n = 0, else
-    ``FIRST_FAILURE_SCORE * 0.5 ** (n - 1)``, or 0 for a customer who has never paid. Missing
-    for a customer with no subscription, no purchase and no recent failure (nothing to judge).
-    """
-    inputs = ctx.inputs
-    window_start = ctx.as_of - ctx.settings.payments.window_days * DAY
-    recent = sorted(f for f in inputs.payment_failures if window_start <= f <= ctx.as_of)
-    last_paid = _last_purchase(ctx, _purchase_days(ctx))
-    if not recent and last_paid is None and not _is_subscriber(ctx):
-        return _Missing("no payments to judge")
-    unrecovered = [f for f in recent if last_paid is None or f > last_paid]
-    n = len(unrecovered)
-    window = _span(ctx.settings.payments.window_days)
-    if n == 0:
-        recovered = len(recent)
-        detail = (
-            f"no failed payment in the last {window}"
-            if recovered == 0
-            else f"{recovered} failed payment{'s' if recovered > 1 else ''} recovered"
-        )
-        return _Measure(0.0, 1.0, detail)
-    score = 0.0 if last_paid is None else FIRST_FAILURE_SCORE * 0.5 ** (n - 1)
-    latest = _ago(_days(ctx.as_of - unrecovered[-1]))
-    detail = (
-        f"payment failed {latest}"
-        if n == 1
-        else f"{n} failed payments in the last {window}, latest {latest}"
-    )
-    if last_paid is None:
-        detail += ", never paid"
-    return _Measure(float(n), score, detail)
-
-
-def subscription_state(ctx: _Context) -> _Outcome:
-    """The subscription's state at ``as_of``: cancelled 0, cancellation pending 0.05 (value:
-    days until it takes effect), paused until a date 0.4 (value: days until it ends), paused
-    indefinitely 0.25, active 1 (a pause whose end has passed counts as active). Pending
-    cancellation outranks a pause. Missing for leads (no subscription)."""
-    inputs = ctx.inputs
-    if inputs.status == "lead":
-        return _Missing("no subscription")
-    if inputs.status == "cancelled":
-        when = inputs.cancel_effective_at
-        on = f" on {_date(when)}" if when is not None and not ctx.after_as_of(when) else ""
-        return _Measure(None, STATE_CANCELLED, f"subscription cancelled{on}")
-    cancel_at = inputs.cancel_effective_at
-    if cancel_at is not None and ctx.after_as_of(cancel_at):
-        return _Measure(
-            round(_days(cancel_at - ctx.as_of), 2),
-            STATE_CANCEL_PENDING,
-            f"cancellation pending for {_date(cancel_at)}",
-        )
-    if inputs.status == "paused":
-        until = inputs.paused_until
-        if until is None:
-            return _Measure(None, STATE_PAUSED_INDEFINITELY, "paused with no resume date")
-        if ctx.after_as_of(until):
-            return _Measure(
-                round(_days(until - ctx.as_of), 2),
-                STATE_PAUSED_UNTIL,
-                f"paused until {_date(until)}",
-            )
-        return _Measure(None, STATE_ACTIVE, f"active (pause ended {_date(until)})")
-    return _Measure(None, STATE_ACTIVE, "active subscription")
-
-
-def sentiment(ctx: _Context) -> _Outcome:
-    """Latest NPS answer (value, 0-10): promoters (9-10) 1, passives (7-8) 0.75, detractors
-    ``0.5 * nps / 6``; minus ``NPS_DROP_PENALTY`` per point below the previous answer, floored at
-    0. Missing without an answer, or when the answer is older than ``sentiment.max_age_days``
-    or dated after ``as_of``."""
-    inputs = ctx.inputs
-    if inputs.nps_latest is None:
-        return _Missing("no NPS answer")
-    if inputs.nps_at is not None:
-        if ctx.after_as_of(inputs.nps_at):
-            return _Missing("no NPS answer yet at this time")
-        if ctx.as_of - inputs.nps_at > ctx.settings.sentiment.max_age_days * DAY:
-            return _Missing(
-                f"latest NPS answer is older than {ctx.settings.sentiment.max_age_days} days"
-            )
-    nps = min(10, max(0, inputs.nps_latest))
-    if nps >= 9:
-        level = 1.0
-    elif nps >= 7:
-        level = NPS_PASSIVE_SCORE
-    else:
-        level = 0.5 * nps / 6
-    previous = None if inputs.nps_previous is None else min(10, max(0, inputs.nps_previous))
-    drop = max(0, previous - nps) if previous is not None else 0
-    score = max(0.0, level - NPS_DROP_PENALTY * drop)
-    detail = f"NPS fell from {previous} to {nps}" if drop else f"NPS {nps}"
-    return _Measure(float(nps), score, detail)
-
-
-def tenure(ctx: _Context) -> _Outcome:
-    """``1 - 0.5 ** (t / midpoint_days)`` where t (value) is days since the subscription
-    started, or since first seen for customers who never subscribed. Never missing."""
-    start = ctx.inputs.subscribed_at if _is_subscriber(ctx) else None
-    noun = "subscriber" if start is not None else "customer"
-    t = max(0.0, _days(ctx.as_of - (start or ctx.inputs.first_seen_at)))
-    score = 1 - 0.5 ** (t / ctx.settings.tenure.midpoint_days)
-    return _Measure(round(t, 2), score, f"{noun} for {_days_phrase(t)}")
-
-
-_FACTORS: dict[str, Callable[[_Context], _Outcome]] = {
-    "usage_recency": usage_recency,
-    "usage_trend": usage_trend,
-    "usage_frequency": usage_frequency,
-    "purchase_recency": purchase_recency,
-    "purchase_frequency": purchase_frequency,
-    "payment_health": payment_health,
-    "subscription_state": subscription_state,
-    "sentiment": sentiment,
-    "tenure": tenure,
-}
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _days(delta: timedelta) -> float:
-    return delta.total_seconds() / 86_400
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _usage_between(usage: Mapping[date, int], start: date, end: date) -> int:
-    """Usage on days in [start, end)."""
-    return sum(max(0, quantity) for day, quantity in usage.items() if start <= day < end)
-
-
-def _date(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
+def _date_in(h: Histories, days: float) -> str:
+    return (h.as_of.astimezone(UTC) + timedelta(days=days)).date().isoformat()
 
 
 def _span(days: int) -> str:

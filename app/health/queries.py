@@ -12,26 +12,29 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers.repository import customer_exists
 from app.errors import InvalidInput, NotFound
-from app.health import backtest
+from app.health import learning
 from app.health.model import MODEL_REVISION
 from app.health.schemas import (
-    BacktestRead,
     CustomerSummary,
     FactorRead,
     HealthRead,
+    LearnedModelList,
+    LearnedModelRead,
     MissingFactorRead,
+    ModelRead,
     SnapshotRead,
     TierDayRead,
-    TierOutcome,
     TierTrendRead,
     Trend,
 )
 from app.health.scoring import Scored, score_customers
 from app.health.service import current_settings
+from app.models import HealthModel
 
 FLAT = 1.0  # points: a smaller change reads as flat
 
@@ -50,6 +53,14 @@ def to_read(s: Scored, computed_at: datetime, trend: Trend | None) -> HealthRead
         factors=[FactorRead(**asdict(f)) for f in r.factors],
         missing_factors=[MissingFactorRead(**asdict(m)) for m in r.missing],
         summary=r.summary,
+        model=ModelRead(
+            kind="learned" if s.model.kind == "learned" else "expert",
+            version=s.model.version,
+            trained_at=s.model.trained_at,
+            validation_auc=s.model.validation_auc,
+            expert_auc=s.model.expert_auc,
+            reason=s.model.reason,
+        ),
         trend=trend,
     )
 
@@ -125,11 +136,7 @@ async def health_history(
     start: date | None,
     end: date | None,
 ) -> list[SnapshotRead]:
-    exists = await session.scalar(
-        text("SELECT 1 FROM customers WHERE tenant_id = :t AND customer_id = :c"),
-        {"t": tenant_id, "c": customer_id},
-    )
-    if not exists:
+    if not await customer_exists(session, tenant_id, customer_id):
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     rows = await session.execute(
         text("""
@@ -377,62 +384,44 @@ async def list_customers(
     return items, next_cursor
 
 
-# -- backtest -----------------------------------------------------------------------------------
+# -- learned models -----------------------------------------------------------------------------
 
 
-async def run_backtest(
-    session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, horizon_days: int
-) -> BacktestRead:
-    """Score every customer active or paused at ``as_of`` from the events that had occurred by
-    then, and compare with what happened: churned = a cancellation took effect in
-    (as_of, as_of + horizon]."""
+def _model_read(row: HealthModel) -> LearnedModelRead:
+    tiers = row.parameters.get("tiers") if row.parameters else None
+    return LearnedModelRead(
+        version=row.version,
+        trained_at=row.trained_at,
+        labels_until=row.labels_until,
+        horizon_days=row.horizon_days,
+        train_from=row.train_from,
+        train_to=row.train_to,
+        validation_from=row.validation_from,
+        validation_to=row.validation_to,
+        examples=row.examples,
+        positives=row.positives,
+        validation_examples=row.validation_examples,
+        validation_positives=row.validation_positives,
+        auc_learned=row.auc_learned,
+        auc_expert=row.auc_expert,
+        active=row.active,
+        reason=row.reason,
+        tiers=tiers,
+    )
+
+
+async def train_model(session: AsyncSession, tenant_id: uuid.UUID) -> LearnedModelRead:
+    _, settings = await current_settings(session, tenant_id)
     now = datetime.now(UTC)
-    end = as_of + timedelta(days=horizon_days)
-    if end > now:
-        raise InvalidInput(
-            "as_of + horizon_days must not be in the future: the outcome is not known yet.",
-            errors=[
-                {"loc": ["query", "as_of"], "msg": "horizon ends after now", "type": "value_error"}
-            ],
-        )
-    model = await current_settings(session, tenant_id)
-    scored = await score_customers(session, tenant_id, None, as_of=as_of, now=now, model=model)
-    population = {cid: s for cid, s in scored.items() if s.status in ("active", "paused")}
-    churned_rows = await session.execute(
-        text("""
-            SELECT DISTINCT customer_id FROM customer_status_changes
-            WHERE tenant_id = :t AND kind = 'churned' AND effective_at > :start
-              AND effective_at <= :end
-        """),
-        {"t": tenant_id, "start": as_of, "end": end},
+    row = await learning.train_and_store(session, tenant_id, now, settings, now=now)
+    return _model_read(row)
+
+
+async def learned_models(session: AsyncSession, tenant_id: uuid.UUID) -> LearnedModelList:
+    rows = await session.scalars(
+        select(HealthModel)
+        .where(HealthModel.tenant_id == tenant_id)
+        .order_by(HealthModel.version.desc())
+        .limit(50)
     )
-    churned = {r.customer_id for r in churned_rows} & set(population)
-    outcomes = [(s.result.tier, cid in churned) for cid, s in population.items()]
-    scores_churned = [
-        s.result.score
-        for cid, s in population.items()
-        if cid in churned and s.result.score is not None
-    ]
-    scores_kept = [
-        s.result.score
-        for cid, s in population.items()
-        if cid not in churned and s.result.score is not None
-    ]
-    return BacktestRead(
-        as_of=as_of,
-        horizon_days=horizon_days,
-        model_version=model[0],
-        customers=len(population),
-        churned=len(churned),
-        churn_rate=len(churned) / len(population) * 100 if population else None,
-        auc=backtest.auc(scores_churned, scores_kept),
-        tiers=[
-            TierOutcome(
-                tier=row.tier,
-                customers=row.customers,
-                churned=row.churned,
-                churn_rate=row.churn_rate,
-            )
-            for row in backtest.by_tier(outcomes)
-        ],
-    )
+    return LearnedModelList(items=[_model_read(row) for row in rows])

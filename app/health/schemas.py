@@ -24,10 +24,35 @@ class HealthSettingsRead(BaseModel):
 class FactorRead(BaseModel):
     name: str
     value: float | None = Field(description="The measured quantity, in the factor's own units.")
-    score: float = Field(description="Sub-score in [0, 1]; 1 is healthy.")
-    weight: float = Field(description="Weight renormalised over the factors that have data.")
-    contribution: float = Field(description="Points this factor adds to the score.")
+    score: float | None = Field(
+        description="Expert model: sub-score in [0, 1], 1 is healthy. Learned model: null."
+    )
+    weight: float = Field(
+        description="Expert model: weight renormalised over the factors that have data. "
+        "Learned model: the coefficient of the standardised feature (positive: more churn)."
+    )
+    contribution: float = Field(
+        description="Points this factor adds to the score (learned model: against the "
+        "tenant's average customer, which is the `baseline` factor); they add up to `score`."
+    )
     detail: str
+
+
+class ModelRead(BaseModel):
+    """The model that produced a score."""
+
+    kind: Literal["expert", "learned"]
+    version: int = Field(
+        description="expert: the health settings version; learned: the stored model version."
+    )
+    trained_at: datetime | None
+    validation_auc: float | None = Field(
+        description="Out-of-time AUC of the learned model for churn within the horizon."
+    )
+    expert_auc: float | None = Field(
+        description="Out-of-time AUC of the expert model on the same examples."
+    )
+    reason: str | None = Field(description="Why this model is the one in use.")
 
 
 class MissingFactorRead(BaseModel):
@@ -57,6 +82,7 @@ class HealthRead(BaseModel):
         description="Factors left out for lack of data; the weights were renormalised without them."
     )
     summary: str
+    model: ModelRead
     trend: Trend | None = Field(description="From the daily snapshots; null for past as_of.")
 
 
@@ -127,17 +153,67 @@ class TierOutcome(BaseModel):
     churn_rate: float | None
 
 
+class CalibrationRow(BaseModel):
+    decile: int = Field(description="1: the lowest predicted risk.")
+    customers: int
+    predicted_churn_rate: float | None = Field(
+        description="Mean predicted churn probability, percent (learned model only)."
+    )
+    observed_churn_rate: float
+
+
 class BacktestRead(BaseModel):
     """How well the score at ``as_of`` predicted churn over the following ``horizon_days``."""
 
     as_of: datetime
     horizon_days: int
-    model_version: int
-    customers: int = Field(description="Customers active or paused at as_of (scored).")
+    model_version: int = Field(description="The tenant's health settings version.")
+    model: ModelRead = Field(
+        description="The model in use at as_of: a learned model only if trained on labels "
+        "known by as_of."
+    )
+    customers: int = Field(
+        description="Customers judged: subscribers active or paused at as_of, and buyers "
+        "without a subscription when the tenant counts them."
+    )
     churned: int = Field(description="Of those, how many churned within the horizon.")
     churn_rate: float | None
     auc: float | None = Field(
-        description="Probability that a random churner scored lower than a random customer who "
-        "stayed (ties count half). 0.5 is chance; null without both groups."
+        description="AUC of the model in use: probability that a random churner scored lower "
+        "than a random customer who stayed (ties count half). 0.5 is chance; null without both "
+        "groups."
+    )
+    auc_expert: float | None = Field(description="AUC of the expert model on the same customers.")
+    auc_learned: float | None = Field(
+        description="AUC of the time-honest learned model on the same customers."
     )
     tiers: list[TierOutcome]
+    calibration: list[CalibrationRow]
+
+
+class LearnedModelRead(BaseModel):
+    """A stored learned model and how it did against the expert model out of time."""
+
+    version: int
+    trained_at: datetime
+    labels_until: datetime = Field(description="Every label it learned from was known by then.")
+    horizon_days: int
+    train_from: datetime | None
+    train_to: datetime | None = Field(description="The last training cutoff.")
+    validation_from: datetime | None
+    validation_to: datetime | None
+    examples: int
+    positives: int = Field(description="Churners among the training examples.")
+    validation_examples: int
+    validation_positives: int
+    auc_learned: float | None = Field(description="Out-of-time AUC of the learned model.")
+    auc_expert: float | None = Field(description="Out-of-time AUC of the expert model.")
+    active: bool = Field(description="Whether it scores the tenant's customers.")
+    reason: str
+    tiers: dict[str, float] | None = Field(
+        description="Tier thresholds derived from the model's validation scores."
+    )
+
+
+class LearnedModelList(BaseModel):
+    items: list[LearnedModelRead]

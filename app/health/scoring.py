@@ -14,18 +14,34 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.customers.fold import Lifecycle, fold_lifecycle, project
+from app.customers import repository as customers
+from app.customers.fold import fold_lifecycle, project
 from app.customers.service import lifecycle_from_row
-from app.health import repository
-from app.health.model import MODEL_REVISION, HealthInputs, HealthResult, score_customer
+from app.health import learned, learning, repository
+from app.health.features import build_features
+from app.health.inputs import Lifecycle, load_histories
+from app.health.model import MODEL_REVISION, Factor, HealthResult, expert_scores, explain
 from app.health.service import current_settings
 from app.health.settings import HealthSettings
 from app.webhooks.service import enqueue_many
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced a score: ``expert`` (the tenant's settings ``version``) or
+    ``learned`` (the stored model ``version``)."""
+
+    kind: str
+    version: int
+    trained_at: datetime | None = None
+    validation_auc: float | None = None
+    expert_auc: float | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,14 +51,80 @@ class Scored:
     as_of: datetime
     model_version: int
     result: HealthResult
+    model: ModelInfo = ModelInfo("expert", 0)
 
 
-@dataclass(frozen=True)
-class _Seen:
-    lifecycle: Lifecycle
-    first_seen_at: datetime
-    last_usage_at: datetime | None
-    last_purchase_at: datetime | None
+def _settled(row: dict[str, Any], at: datetime) -> bool:
+    """Whether the row has no scheduled transition due by ``at`` (projecting changes nothing):
+    most rows, and the fold is the slow part of reading them."""
+    return all(
+        row[name] is None or row[name] > at
+        for name in ("cancel_effective_at", "paused_until", "discount_until")
+    )
+
+
+async def lifecycles_at(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    at: datetime,
+    *,
+    current: bool,
+    lock: bool = False,
+) -> dict[str, Lifecycle]:
+    """Each customer known at ``at``: from its folded row projected to ``at`` when ``current``,
+    else re-folded from the events that occurred before ``at``."""
+    if current:
+        rows = await customers.customer_rows(session, tenant_id, customer_ids, lock=lock)
+        out = {}
+        for row in rows:
+            if row["first_seen_at"] > at:
+                continue
+            if _settled(row, at):
+                out[row["customer_id"]] = Lifecycle(
+                    status=row["status"],
+                    first_seen_at=row["first_seen_at"],
+                    subscribed_at=row["subscribed_at"],
+                    plan_mrr=row["plan_mrr"],
+                    paused_until=row["paused_until"],
+                    cancel_effective_at=row["cancel_effective_at"],
+                    nps_latest=row["nps_latest"],
+                    nps_previous=row["nps_previous"],
+                    nps_at=row["nps_at"],
+                    last_usage_at=row["last_usage_at"],
+                )
+                continue
+            life = project(lifecycle_from_row(row), at)
+            out[row["customer_id"]] = Lifecycle(
+                status=life.status,
+                first_seen_at=row["first_seen_at"],
+                subscribed_at=life.subscribed_at,
+                plan_mrr=life.plan_mrr,
+                paused_until=life.paused_until,
+                cancel_effective_at=life.cancel_effective_at,
+                nps_latest=life.nps_latest,
+                nps_previous=life.nps_previous,
+                nps_at=life.nps_at,
+                last_usage_at=row["last_usage_at"],
+            )
+        return out
+    history = await repository.history_until(session, tenant_id, customer_ids, at)
+    out = {}
+    for customer_id, h in history.items():
+        life = project(fold_lifecycle(h.lifecycle)[0], at)
+        out[customer_id] = Lifecycle(
+            status=life.status,
+            first_seen_at=h.first_seen_at,
+            subscribed_at=life.subscribed_at,
+            plan_mrr=life.plan_mrr,
+            paused_until=life.paused_until,
+            cancel_effective_at=life.cancel_effective_at,
+            nps_latest=life.nps_latest,
+            nps_previous=life.nps_previous,
+            nps_at=life.nps_at,
+            last_usage_at=h.last_usage_at,
+        )
+    return out
 
 
 async def score_customers(
@@ -54,76 +136,70 @@ async def score_customers(
     now: datetime | None = None,
     model: tuple[int, HealthSettings] | None = None,
     lock: bool = False,
+    brief: bool = False,
 ) -> dict[str, Scored]:
     """Score ``customer_ids`` (every customer of the tenant when None) as of ``as_of`` (default:
-    now). Customers unknown at that instant are absent from the result."""
+    now) from what happened before that instant. Customers unknown at that instant are absent
+    from the result."""
     now = now or datetime.now(UTC)
     version, settings = model or await current_settings(session, tenant_id)
-    if as_of is None or as_of >= now:
-        at = now
-        rows = await repository.customer_rows(session, tenant_id, customer_ids, lock=lock)
-        seen = {
-            row["customer_id"]: _Seen(
-                lifecycle=project(lifecycle_from_row(row), at),
-                first_seen_at=row["first_seen_at"],
-                last_usage_at=row["last_usage_at"],
-                last_purchase_at=row["last_purchase_at"],
-            )
-            for row in rows
-            if row["first_seen_at"] <= at
-        }
-    else:
-        at = as_of
-        history = await repository.history_until(session, tenant_id, customer_ids, at)
-        seen = {
-            customer_id: _Seen(
-                lifecycle=project(fold_lifecycle(h.lifecycle)[0], at),
-                first_seen_at=h.first_seen_at,
-                last_usage_at=h.last_usage_at,
-                last_purchase_at=h.last_purchase_at,
-            )
-            for customer_id, h in history.items()
-        }
-    if not seen:
+    current = as_of is None or as_of >= now
+    at = now if current else as_of
+    assert at is not None
+    lifecycles = await lifecycles_at(
+        session, tenant_id, customer_ids, at, current=current, lock=lock
+    )
+    if not lifecycles:
         return {}
-
-    ids = sorted(seen)
-    today = at.astimezone(UTC).date()
-    usage = await repository.usage_by_day(
-        session, tenant_id, ids, today - timedelta(days=settings.usage_days_needed() + 1), today
+    ids = sorted(lifecycles)
+    dense = customer_ids is None or len(ids) == await customers.customers_between(
+        session, tenant_id, ids[0], ids[-1]
     )
-    purchases = await repository.purchase_days(session, tenant_id, ids, at)
-    failures = await repository.payment_failures(
-        session, tenant_id, ids, at - timedelta(days=settings.payments.window_days), at
+    picked = await learning.for_instant(session, tenant_id, at, settings, current=current, now=now)
+    learned_model = picked.model
+    histories = await load_histories(
+        session,
+        tenant_id,
+        at,
+        lifecycles,
+        settings,
+        dense=dense,
+        features=learned_model.top_features if learned_model is not None else (),
     )
-    scored: dict[str, Scored] = {}
-    for customer_id in ids:
-        s = seen[customer_id]
-        life = s.lifecycle
-        inputs = HealthInputs(
-            as_of=at,
-            status=life.status,
-            first_seen_at=s.first_seen_at,
-            subscribed_at=life.subscribed_at,
-            paused_until=life.paused_until,
-            cancel_effective_at=life.cancel_effective_at,
-            last_usage_at=s.last_usage_at,
-            usage_by_day=usage.get(customer_id, {}),
-            purchase_days=purchases.get(customer_id, []),
-            last_purchase_at=s.last_purchase_at,
-            payment_failures=failures.get(customer_id, []),
-            nps_latest=life.nps_latest,
-            nps_previous=life.nps_previous,
-            nps_at=life.nps_at,
+    features = build_features(histories)
+    row = picked.row
+    results: list[HealthResult]
+    if learned_model is not None and row is not None:
+        learned_scores = learned.learned_scores(learned_model, features)
+        results = [
+            learned.explain_learned(learned_model, learned_scores, i, brief=brief)
+            for i in range(histories.n)
+        ]
+        info = ModelInfo(
+            "learned", row.version, row.trained_at, row.auc_learned, row.auc_expert, row.reason
         )
-        scored[customer_id] = Scored(
+    else:
+        scores = expert_scores(features, settings)
+        results = [explain(scores, i, settings, brief=brief) for i in range(histories.n)]
+        info = ModelInfo(
+            "expert",
+            version,
+            None,
+            row.auc_learned if row is not None else None,
+            row.auc_expert if row is not None else None,
+            picked.reason,
+        )
+    return {
+        customer_id: Scored(
             customer_id=customer_id,
-            status=life.status,
+            status=lifecycles[customer_id].status,
             as_of=at,
             model_version=version,
-            result=score_customer(inputs, settings),
+            result=results[i],
+            model=info,
         )
-    return scored
+        for i, customer_id in enumerate(histories.customer_ids)
+    }
 
 
 @dataclass
@@ -135,10 +211,15 @@ class RescoreOutcome:
 
 
 def top_factors(result: HealthResult, n: int = 3) -> list[dict[str, Any]]:
-    """The factors that cost the most points, worst first."""
-    costs = sorted(result.factors, key=lambda f: f.weight * (1 - f.score), reverse=True)
+    """The factors that cost the most points, worst first: expert factors by weight x (1 -
+    sub-score), learned ones by how far they pull the score down."""
+
+    def cost(f: Factor) -> float:
+        return f.weight * (1 - f.score) if f.score is not None else -f.contribution
+
+    costs = sorted(result.factors, key=cost, reverse=True)
     return [
-        {"name": f.name, "score": f.score, "detail": f.detail} for f in costs[:n] if f.score < 1
+        {"name": f.name, "score": f.score, "detail": f.detail} for f in costs[:n] if cost(f) > 0
     ]
 
 
@@ -153,7 +234,7 @@ async def rescore(
     day's snapshot, and announce what changed since the stored score: tier changes, and status
     changes into or out of ``cancelled`` (including those that happened by the clock alone)."""
     now = now or datetime.now(UTC)
-    scored = await score_customers(session, tenant_id, customer_ids, now=now, lock=True)
+    scored = await score_customers(session, tenant_id, customer_ids, now=now, lock=True, brief=True)
     outcome = RescoreOutcome(scored=len(scored))
     if not scored:
         return outcome
@@ -220,7 +301,7 @@ async def _status_announcements(
         return []
     rows = {
         row["customer_id"]: row
-        for row in await repository.customer_rows(
+        for row in await customers.customer_rows(
             session, tenant_id, outcome.churned + outcome.reactivated
         )
     }

@@ -16,6 +16,7 @@ FACTOR_NAMES = (
     "usage_recency",
     "usage_trend",
     "usage_frequency",
+    "usage_level",
     "purchase_recency",
     "purchase_frequency",
     "payment_health",
@@ -40,10 +41,11 @@ class FactorWeights(_Strict):
     renormalised to sum to 1 for each customer."""
 
     usage_recency: Weight = 0.15
-    usage_trend: Weight = 0.35
+    usage_trend: Weight = 0.20
     usage_frequency: Weight = 0.10
-    purchase_recency: Weight = 0.15
-    purchase_frequency: Weight = 0.05
+    usage_level: Weight = 0.25
+    purchase_recency: Weight = 0.20
+    purchase_frequency: Weight = 0.15
     payment_health: Weight = 0.15
     subscription_state: Weight = 0.50
     sentiment: Weight = 0.10
@@ -149,6 +151,33 @@ class TenureSettings(_Strict):
     )
 
 
+class LearningSettings(_Strict):
+    """The learned model: trained on the tenant's own history, used only when it beats the
+    expert model out of time."""
+
+    enabled: bool = Field(default=True, description="Train and use a learned model at all.")
+    horizon_days: int = Field(
+        default=30, ge=1, le=365, description="Churn is predicted over this many days."
+    )
+    history_days: int = Field(
+        default=365, ge=28, le=1095, description="Training cutoffs span this many days back."
+    )
+    cutoff_step_days: int = Field(
+        default=7, ge=1, le=90, description="Days between two training cutoffs."
+    )
+    buyers_churn_without_purchase: bool = Field(
+        default=True,
+        description="Customers without a subscription count as churned when they buy nothing "
+        "within the horizon (otherwise only subscribers are examples).",
+    )
+    min_churners: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Churners the out-of-time window needs before the learned model may win.",
+    )
+
+
 class TierThresholds(_Strict):
     """healthy: score >= healthy_min; at_risk: at_risk_min <= score < healthy_min; critical
     below."""
@@ -175,6 +204,7 @@ class HealthSettings(_Strict):
     sentiment: SentimentSettings = SentimentSettings()
     tenure: TenureSettings = TenureSettings()
     tiers: TierThresholds = TierThresholds()
+    learning: LearningSettings = LearningSettings()
 
     def usage_days_needed(self) -> int:
         """How many complete days before ``as_of``'s UTC date the usage factors read."""

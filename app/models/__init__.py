@@ -7,6 +7,7 @@ from app.models.billing_endpoints import ChargebeeEndpoint, PaddleEndpoint
 from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
 from app.models.event import EVENT_TYPES, Event
+from app.models.health_model import HealthModel
 from app.models.health_score import HealthScore, HealthSnapshot
 from app.models.health_settings import HealthSettingsVersion
 from app.models.offer import Offer
@@ -39,6 +40,7 @@ __all__ = [
     "Customer",
     "CustomerStatusChange",
     "Event",
+    "HealthModel",
     "HealthScore",
     "HealthSettingsVersion",
     "HealthSnapshot",

@@ -36,6 +36,7 @@ JSON_REFERENCES: tuple[JsonReference, ...] = (
 JSON_WITHOUT_CUSTOMER_DATA: frozenset[tuple[str, str]] = frozenset(
     {
         ("health_settings", "settings"),
+        ("health_models", "parameters"),
         ("offers", "params"),
         ("offers", "rules"),
         ("audit_log", "details"),
