@@ -58,7 +58,7 @@ def parse_event(payload: Any) -> Event:
 
 
 class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 

@@ -61,7 +61,7 @@ class HealthRead(BaseModel):
 
 
 class HealthLookupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_ids: list[CustomerId] = Field(min_length=1, max_length=1000)
     as_of: Instant | None = None

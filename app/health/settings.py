@@ -31,7 +31,7 @@ Threshold = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FactorWeights(_Strict):

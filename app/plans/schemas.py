@@ -17,7 +17,7 @@ class PlanPut(BaseModel):
 
     name: PlanName
     price: int = Field(ge=0, le=MAX_PRICE, description="Monthly price in minor units.")
-    currency: Currency = Field(description="ISO 4217 code, e.g. USD (stored upper-case).")
+    currency: Currency = Field(description="ISO 4217 code, e.g. USD.")
     active: bool = Field(
         default=True, description="Inactive plans are kept for history but never offered."
     )

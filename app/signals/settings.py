@@ -15,7 +15,7 @@ MAX_MILESTONES = 24
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ReorderOverdue(_Strict):

@@ -11,7 +11,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name = Field(description="What the key is for, e.g. 'billing backend'.")
     scopes: list[Scope] = Field(min_length=1, max_length=3)

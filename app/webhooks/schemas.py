@@ -46,7 +46,7 @@ EventTypes = Annotated[
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: WebhookUrl = Field(description="http(s) URL that receives POSTed events.")
     event_types: EventTypes
@@ -54,7 +54,7 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None

@@ -21,7 +21,7 @@ TrackName = Annotated[str, StringConstraints(min_length=1, max_length=200, patte
 
 
 class SegmentMappingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     event_name: TrackName = Field(description="A Segment track name, e.g. `Order Completed`.")
     event_type: SegmentTarget = Field(description="The Holdfast event type, or `ignore`.")
@@ -30,7 +30,7 @@ class SegmentMappingIn(BaseModel):
 class SegmentMappingsIn(BaseModel):
     """The tenant's whole set of custom mappings (replacing the previous set)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mappings: list[SegmentMappingIn] = Field(max_length=500)
 

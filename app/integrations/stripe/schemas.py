@@ -17,7 +17,7 @@ WebhookSecret = Annotated[
 
 
 class StripeSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     webhook_secret: WebhookSecret
 
