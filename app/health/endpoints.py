@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from app import cursors
 from app.db import Session
 from app.errors import InvalidInput
 from app.events.schemas import ID_PATTERN
@@ -145,7 +146,14 @@ async def list_customers(
     status: Annotated[Literal["lead", "active", "paused", "cancelled"] | None, Query()] = None,
     order: Annotated[Literal["score", "-score", "customer_id"], Query()] = "score",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=cursors.SCORE_ID_MAX_LENGTH,
+            pattern=cursors.SCORE_ID_PATTERN,
+            description=cursors.SCORE_ID_DESCRIPTION,
+        ),
+    ] = None,
 ) -> CustomerList:
     items, next_cursor = await queries.list_customers(
         session,

@@ -365,3 +365,85 @@ async def test_a_body_less_request_is_not_a_media_type_question(
 ) -> None:
     response = await client.post("/v1/events", headers=tenant.headers)
     assert response.status_code == 422, response.text
+
+
+# -- cursors -----------------------------------------------------------------------------------
+
+CURSOR_LISTS = [
+    ("/v1/customers", "0~a"),
+    ("/v1/customers/cus_1/events", "0-" + "0" * 32),
+    ("/v1/audit-log", "0-" + "0" * 32),
+]
+
+
+async def test_every_cursor_declares_a_pattern(client: httpx.AsyncClient) -> None:
+    openapi = (await client.get("/openapi.json")).json()
+    cursors = [
+        (path, parameter["schema"])
+        for path, operations in openapi["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "cursor"
+    ]
+    assert len(cursors) == 4
+    for path, schema in cursors:
+        branch = next(b for b in schema.get("anyOf", [schema]) if b.get("type") == "string")
+        assert branch["pattern"].startswith("^") and branch["pattern"].endswith("$"), path
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "0~a",
+        "~a",
+        "42.86~cus_1",
+        "1e-05~zzz",
+        "-3~cus_2",
+        "99999999999999999999~x",
+        "0-" + "0" * 32,
+        "9999999999999999-" + "f" * 32,
+        "1764979200000000-0123456789abcdef0123456789abcdef",
+    ],
+)
+async def test_any_cursor_of_the_declared_pattern_is_a_position(
+    client: httpx.AsyncClient, tenant: TenantInfo, cursor: str
+) -> None:
+    await client.post("/v1/events", json=subscribe("cus_1"), headers=tenant.headers)
+    time_id = "~" not in cursor
+    paths = (
+        ["/v1/customers/cus_1/events", "/v1/audit-log"]
+        if time_id
+        else ["/v1/customers", "/v1/customers?order=-score", "/v1/customers?order=customer_id"]
+    )
+    for path in paths:
+        response = await client.get(path, params={"cursor": cursor}, headers=tenant.headers)
+        assert response.status_code == 200, (path, response.text)
+
+
+async def test_cursors_page_through_in_order(client: httpx.AsyncClient, tenant: TenantInfo) -> None:
+    events = [event("usage", "cus_1", at(0, hours=i), idempotency_key=f"k{i}") for i in range(7)]
+    await client.post("/v1/events/batch", json={"events": events}, headers=tenant.headers)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await client.get("/v1/customers/cus_1/events", params=params, headers=tenant.headers)
+        ).json()
+        seen += [item["idempotency_key"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert re.fullmatch(r"[0-9]{1,16}-[0-9a-f]{32}", cursor)
+    assert seen == [f"k{i}" for i in reversed(range(7))]
+    for order in ("score", "-score", "customer_id"):
+        names: list[str] = []
+        cursor = None
+        for _ in range(10):
+            params = {"limit": 1, "order": order, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/customers", params=params, headers=tenant.headers)).json()
+            names += [c["customer_id"] for c in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert names == ["cus_1"]
