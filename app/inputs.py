@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema, model_validator
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_YEAR = 9000
@@ -45,9 +45,29 @@ _DATE_OR_TIME = (
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies: unknown fields refused, no lax coercion."""
+    """Base of request bodies: unknown fields refused, no lax coercion.
+
+    JSON has one number type: ``2.0`` is the integer 2 (JSON Schema agrees), so integral
+    numbers are made ints before the strict validation; ``2.5`` for an integer stays an error.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers_are_ints(cls, data: Any) -> Any:
+        return integral_numbers_as_ints(data)
+
+
+def integral_numbers_as_ints(value: Any) -> Any:
+    """``value`` with every float that has an integral value (``2.0``) as an int."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+    if isinstance(value, dict):
+        return {key: integral_numbers_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers_as_ints(item) for item in value]
+    return value
 
 
 # A UUID arrives as a JSON string: the one place a strict model must convert.
@@ -127,3 +147,21 @@ DayParam = Annotated[
     BeforeValidator(parse_day_param),
     WithJsonSchema({"anyOf": [DATE_SCHEMA, DATE_TIME_SCHEMA]}),
 ]
+
+
+def omitted_not_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a PATCH model whose fields may be omitted but not null: the
+    document drops the ``null`` pydantic adds for ``X | None = None``."""
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.get("anyOf")
+        if branches and {"type": "null"} in branches:
+            rest = [b for b in branches if b != {"type": "null"}]
+            merged = {k: v for k, v in prop.items() if k not in {"anyOf", "default"}}
+            schema["properties"][name] = (
+                {**rest[0], **merged}
+                if len(rest) == 1
+                else {
+                    **merged,
+                    "anyOf": rest,
+                }
+            )

@@ -21,10 +21,11 @@ from pydantic import (
     RootModel,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
-from app.inputs import Instant
+from app.inputs import Instant, RequestModel
 from app.money import Currency
 from app.openapi import ValidationIssue
 
@@ -118,7 +119,7 @@ Properties = Annotated[
 ]
 
 
-class _EventBase(BaseModel):
+class _EventBase(RequestModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     idempotency_key: IdempotencyKey | None = Field(
@@ -252,13 +253,30 @@ class EventIn(RootModel[Event]):
     """One event; ``type`` selects its shape."""
 
 
-class EventBatchIn(BaseModel):
+class EventBatchIn(RequestModel):
     """Documented shape of a batch. Items are validated one by one, so a bad item is reported
     in the results without failing the rest."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+    # Items are documented as objects: an item that is not a valid event is a per-item
+    # rejection in a 200, not a refusal of the request, so the schema must not promise otherwise.
+    events: Annotated[
+        list[EventIn],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "items": {
+                    "type": "object",
+                    "description": "An event as for POST /v1/events (schema EventIn). Each item "
+                    "is validated on its own: an invalid one is reported as rejected in the "
+                    "results and the others are kept.",
+                },
+            }
+        ),
+    ] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class EventAccepted(BaseModel):

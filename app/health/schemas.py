@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.events.schemas import CustomerId, Instant
 from app.health.settings import HealthSettings
+from app.inputs import RequestModel
 
 
 class HealthSettingsRead(BaseModel):
@@ -60,7 +61,7 @@ class HealthRead(BaseModel):
     trend: Trend | None = Field(description="From the daily snapshots; null for past as_of.")
 
 
-class HealthLookupIn(BaseModel):
+class HealthLookupIn(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_ids: list[CustomerId] = Field(min_length=1, max_length=1000)

@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.inputs import RANGE_END, RANGE_START, TimeParam
+from app.inputs import RANGE_END, RANGE_START, RequestModel, TimeParam
 from app.metrics.churn import (
     Benchmark,
     CohortGranularity,
@@ -36,7 +36,7 @@ _CURRENCY = (
 )
 
 
-class _Range(BaseModel):
+class _Range(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     start: TimeParam = Field(description=RANGE_START)
@@ -108,7 +108,7 @@ class RepeatPurchasesQuery(_Range):
     )
 
 
-class SummaryQuery(BaseModel):
+class SummaryQuery(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     as_of: TimeParam | None = Field(default=None, description=_AS_OF)

@@ -5,12 +5,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
 from app.plans.catalog import MAX_PRICE, Currency
 
 PlanName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
-class PlanPut(BaseModel):
+class PlanPut(RequestModel):
     """A whole plan; PUT replaces what was there."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
+
 Scope = Literal["events:write", "read", "admin"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name = Field(description="What the key is for, e.g. 'billing backend'.")

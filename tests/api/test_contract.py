@@ -183,16 +183,16 @@ def test_every_request_model_is_strict_and_closed(app: FastAPI) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "body", "loc"),
     [
-        ("PUT", "/v1/plans/pro", {"name": "P", "price": 4900.0, "currency": "USD"}, "price"),
+        ("PUT", "/v1/plans/pro", {"name": "P", "price": 4900.5, "currency": "USD"}, "price"),
         ("PUT", "/v1/plans/pro", {"name": "P", "price": "4900", "currency": "USD"}, "price"),
         ("PUT", "/v1/plans/pro", {"name": "P", "price": 1, "currency": "USD", "active": 1},
          "active"),
         ("PUT", "/v1/settings/signals", {"inactive": {"enabled": 0}}, "inactive"),
-        ("PUT", "/v1/settings/signals", {"inactive": {"days": 14.0}}, "inactive"),
-        ("PUT", "/v1/settings/health", {"usage": {"new_customer_days": 0.0}}, "usage"),
+        ("PUT", "/v1/settings/signals", {"inactive": {"days": 14.5}}, "inactive"),
+        ("PUT", "/v1/settings/health", {"usage": {"new_customer_days": 0.5}}, "usage"),
         ("PUT", "/v1/settings/offers", {"keep_days": "30"}, "keep_days"),
         ("POST", "/v1/webhooks", {"url": "https://x.example", "event_types": "*"}, "event_types"),
-        ("POST", "/v1/events", event("usage", quantity=2.0), "usage"),
+        ("POST", "/v1/events", event("usage", quantity=2.5), "usage"),
         ("POST", "/v1/events", event("feedback", nps="9"), "feedback"),
         ("POST", "/v1/api-keys", {"name": "k", "scopes": "read"}, "scopes"),
     ],
@@ -447,3 +447,16 @@ async def test_cursors_page_through_in_order(client: httpx.AsyncClient, tenant: 
             if cursor is None:
                 break
         assert names == ["cus_1"]
+
+
+async def test_an_integral_json_number_is_an_integer(
+    client: httpx.AsyncClient, tenant: TenantInfo
+) -> None:
+    # JSON (and JSON Schema) has one number type: 4900.0 is the integer 4900.
+    response = await client.put(
+        "/v1/plans/pro",
+        json={"name": "Pro", "price": 4900.0, "currency": "USD"},
+        headers=tenant.headers,
+    )
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["price"] == 4900

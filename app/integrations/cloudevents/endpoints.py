@@ -104,7 +104,12 @@ def _reject_constant(name: str) -> None:
                 BATCH: {
                     "schema": {
                         "type": "array",
-                        "items": _STRUCTURED_SCHEMA,
+                        "items": {
+                            "type": "object",
+                            "description": "A structured CloudEvent (as for "
+                            f"{STRUCTURED}); each is validated on its own and an invalid "
+                            "one is reported as rejected in the results.",
+                        },
                         "minItems": 1,
                         "maxItems": MAX_BATCH,
                     }

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
+
 WebhookSecret = Annotated[
     str,
     StringConstraints(min_length=7, max_length=255, pattern=r"^whsec_[\x21-\x7e]+$"),
@@ -16,7 +18,7 @@ WebhookSecret = Annotated[
 ]
 
 
-class StripeSettingsIn(BaseModel):
+class StripeSettingsIn(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     webhook_secret: WebhookSecret

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.events.schemas import CancellationReason, Comment, Instant
-from app.inputs import Uuid
+from app.inputs import RequestModel, Uuid
 from app.models import CancellationFlow
 from app.offers.flows.decisions import effective_status
 from app.offers.kinds import OfferKind
@@ -18,14 +18,14 @@ FlowStatus = Literal["open", "accepted", "declined", "abandoned"]
 Variant = Literal["treatment", "holdout"]
 
 
-class FlowStart(BaseModel):
+class FlowStart(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: CancellationReason = Field(description="Why the customer wants to cancel.")
     comment: Comment | None = Field(default=None, description="The customer's own words.")
 
 
-class FlowAccept(BaseModel):
+class FlowAccept(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     offer_id: Uuid = Field(description="One of the offers this flow showed.")
@@ -38,7 +38,7 @@ class FlowAccept(BaseModel):
     )
 
 
-class FlowDecline(BaseModel):
+class FlowDecline(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     effective_at: Instant | None = Field(
