@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
@@ -19,12 +19,13 @@ from app.health.endpoints import router as health_settings_router
 from app.health.endpoints import scores_router as health_router
 from app.health.jobs import RescoreScheduler
 from app.integrations.endpoints import router as integrations_router
+from app.mediatypes import require_declared_media_type
 from app.metrics.endpoints import router as metrics_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.offers.endpoints import router as offers_router
 from app.offers.endpoints import settings_router as offer_settings_router
 from app.offers.flows.endpoints import router as flows_router
-from app.openapi import Problem, component_schemas
+from app.openapi import Problem, component_schemas, declare_media_type_errors
 from app.ops.endpoints import router as ops_router
 from app.plans.endpoints import router as plans_router
 from app.privacy.endpoints import router as privacy_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(require_declared_media_type)],
     )
     app.state.settings = settings
     app.state.database = database
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(component_schemas(Problem, EventIn, EventBatchIn))
+            declare_media_type_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -93,3 +93,12 @@ def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     return dict(top.get("$defs", {}))
+
+
+def declare_media_type_errors(schema: dict[str, Any]) -> None:
+    """Every operation that takes a body can answer 415 (app.mediatypes); say so once here."""
+    problem = responses(415)[415]
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("415", problem)

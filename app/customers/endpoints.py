@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from app import cursors
 from app.customers import service
 from app.customers.schemas import CustomerRead
 from app.db import Session
@@ -51,7 +52,7 @@ async def list_customer_events(
     session: Session,
     type: Annotated[list[EventType] | None, Query(description="Only these types.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, cursors.TIME_ID_QUERY] = None,
 ) -> EventPage:
     events, next_cursor = await service.list_customer_events(
         session, principal.tenant_id, customer_id, types=type, cursor=cursor, limit=limit

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -13,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.customers import repository
 from app.customers.fold import (
     LIFECYCLE_TYPES,
@@ -25,7 +24,7 @@ from app.customers.fold import (
     totals_of,
 )
 from app.customers.rhythm import Rhythm, rhythm
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.models import Customer, Event
 
 _LIFECYCLE_FIELDS = [
@@ -178,23 +177,11 @@ async def refresh_tenant_rhythm(session: AsyncSession, tenant_id: uuid.UUID, now
 
 
 def encode_cursor(event: Event) -> str:
-    raw = f"{event.occurred_at.isoformat()}|{event.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_time_id(event.occurred_at, event.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, _, event_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed, uuid.UUID(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "The cursor is not valid; pass back the next_cursor of a previous page.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
+    return cursors.decode_time_id(cursor)
 
 
 async def list_customer_events(

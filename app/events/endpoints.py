@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from app.db import Session
 from app.errors import IdempotencyConflict, InvalidInput
@@ -17,6 +17,7 @@ from app.events.schemas import (
     Event,
     EventAccepted,
 )
+from app.inputs import RequestModel
 from app.openapi import ValidationIssue, json_body, responses
 from app.problems import validation_errors
 from app.tenants.auth import EventsWriter
@@ -57,8 +58,8 @@ def parse_event(payload: Any) -> Event:
         ) from None
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Envelope(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
     events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
+from app import cursors
 from app.db import Session
 from app.errors import InvalidInput
 from app.events.schemas import ID_PATTERN
@@ -23,6 +23,7 @@ from app.health.schemas import (
     TierTrendRead,
 )
 from app.health.settings import HealthSettings
+from app.inputs import DayParam, TimeParam
 from app.openapi import responses
 from app.tenants.auth import Admin, Reader
 
@@ -63,7 +64,7 @@ scores_router = APIRouter(tags=["health"])
 
 CustomerIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 AsOf = Annotated[
-    AwareDatetime | None,
+    TimeParam | None,
     Query(
         description="Score as of this past instant, from the events that had occurred by "
         "then (ISO 8601 with offset). Default: now."
@@ -107,8 +108,8 @@ async def get_customer_health_history(
     customer_id: CustomerIdPath,
     principal: Reader,
     session: Session,
-    start: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
-    end: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
+    start: Annotated[DayParam | None, Query(description="First day (UTC), inclusive.")] = None,
+    end: Annotated[DayParam | None, Query(description="Last day (UTC), inclusive.")] = None,
 ) -> HealthHistory:
     snapshots = await queries.health_history(session, principal.tenant_id, customer_id, start, end)
     return HealthHistory(customer_id=customer_id, snapshots=snapshots)
@@ -147,7 +148,14 @@ async def list_customers(
     status: Annotated[Literal["lead", "active", "paused", "cancelled"] | None, Query()] = None,
     order: Annotated[Literal["score", "-score", "customer_id"], Query()] = "score",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=cursors.SCORE_ID_MAX_LENGTH,
+            pattern=cursors.SCORE_ID_PATTERN,
+            description=cursors.SCORE_ID_DESCRIPTION,
+        ),
+    ] = None,
 ) -> CustomerList:
     items, next_cursor = await queries.list_customers(
         session,
@@ -178,8 +186,8 @@ async def list_customers(
 async def get_tier_trend(
     principal: Reader,
     session: Session,
-    start: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
-    end: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
+    start: Annotated[DayParam | None, Query(description="First day (UTC), inclusive.")] = None,
+    end: Annotated[DayParam | None, Query(description="Last day (UTC), inclusive.")] = None,
 ) -> TierTrendRead:
     return await queries.tier_trend(session, principal.tenant_id, start, end)
 
@@ -199,7 +207,7 @@ async def get_tier_trend(
 async def health_backtest(
     principal: Reader,
     session: Session,
-    as_of: Annotated[AwareDatetime, Query(description="The instant to score at.")],
+    as_of: Annotated[TimeParam, Query(description="The instant to score at.")],
     horizon_days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> BacktestRead:
     return await backtesting.run_backtest(session, principal.tenant_id, as_of, horizon_days)

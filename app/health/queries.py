@@ -3,9 +3,6 @@ needs attention" list, and the backtest."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -15,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.customers.repository import customer_exists
 from app.errors import InvalidInput, NotFound
 from app.health import learning
@@ -274,24 +272,12 @@ END
 
 
 def _encode(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return cursors.encode_score_id(None if len(values) == 1 else values[0], values[-1])
 
 
 def _decode(cursor: str, order: Order) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != (1 if order == "customer_id" else 2):
-            raise ValueError("shape")
-        if order != "customer_id" and not (values[0] is None or isinstance(values[0], int | float)):
-            raise ValueError("score")
-        if not isinstance(values[-1], str):
-            raise ValueError("id")
-        return values
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "The cursor is not valid for this order; pass back a next_cursor.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
+    score, customer_id = cursors.decode_score_id(cursor)
+    return [customer_id] if order == "customer_id" else [score, customer_id]
 
 
 async def list_customers(

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.events.schemas import CustomerId, Instant
 from app.health.settings import HealthSettings
+from app.inputs import RequestModel
 
 
 class HealthSettingsRead(BaseModel):
@@ -86,8 +87,8 @@ class HealthRead(BaseModel):
     trend: Trend | None = Field(description="From the daily snapshots; null for past as_of.")
 
 
-class HealthLookupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HealthLookupIn(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_ids: list[CustomerId] = Field(min_length=1, max_length=1000)
     as_of: Instant | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from app.inputs import RequestModel
 
 FACTOR_NAMES = (
     "usage_recency",
@@ -31,8 +33,8 @@ PositiveDays = Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)]
 Threshold = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(RequestModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FactorWeights(_Strict):

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, get_args
 
+from app import money
 from app.events.schemas import MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, Event
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -138,19 +139,12 @@ def truncate(value: str, limit: int) -> str:
     return value.replace("\x00", "")[:limit]
 
 
-# ISO 4217 minor-unit exponents that are not 2.
-_EXPONENTS: dict[str, int] = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}  # fmt: skip
-
-
 def minor_units(amount: Any, currency: str) -> int:
     """``amount`` in major units of ``currency`` (``25.5`` USD) as integer minor units
-    (``2550``): times 10 to the currency's ISO 4217 exponent (2 unless listed), rounded half
-    up. Raises ValueError for anything that is not a finite, non-negative number."""
+    (``2550``): times 10 to the currency's ISO 4217 exponent, rounded half up. Raises
+    ValueError for anything that is not a finite, non-negative number, or an unknown currency."""
+    if not money.is_currency(currency.upper()):
+        raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
     if isinstance(amount, bool) or not isinstance(amount, int | float | str):
         raise ValueError("must be a number")
     try:
@@ -163,8 +157,7 @@ def minor_units(amount: Any, currency: str) -> int:
         raise ValueError("must not be negative")
     if value > Decimal(10) ** 15:
         raise ValueError("is too large")
-    exponent = _EXPONENTS.get(currency.upper(), 2)
-    return int(value.scaleb(exponent).to_integral_value(rounding=ROUND_HALF_UP))
+    return int(value.scaleb(money.exponent(currency)).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def parse_time(value: Any) -> datetime:

@@ -1,70 +1,31 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Self
+from datetime import datetime
+from typing import Annotated, Self
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from app.inputs import RANGE_END, RANGE_START, RequestModel, TimeParam
 from app.metrics.churn import (
     Benchmark,
     CohortGranularity,
     Granularity,
     period_count,
-    utc_midnight,
 )
+from app.money import Currency
 
 MAX_PERIODS = 1000
 MAX_COHORT_PERIODS = 120  # a cohort matrix has n(n+1)/2 cells
 MAX_VALUE_MONTHS = 120
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 PlanName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
-def _to_utc(value: datetime | date) -> datetime:
-    if isinstance(value, datetime):
-        try:
-            instant = value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("out of the supported range") from None
-    else:
-        instant = utc_midnight(value)
-    if not EARLIEST <= instant < LATEST:
-        raise ValueError("must be from 1900-01-01 and before 9000-01-01")
-    return instant
-
-
-def _calendar_date(value: object) -> object:
-    # pydantic's date also takes "2025-01-01T00:00:00"; a date-time must carry its offset.
-    if isinstance(value, str) and len(value) != len("2025-01-01"):
-        raise ValueError("a date is YYYY-MM-DD; a date-time needs an offset such as Z")
-    return value
-
-
-if TYPE_CHECKING:
-    Instant = datetime
-else:
-    # An ISO 8601 date-time with an offset, or a date (UTC midnight). A date-time without an
-    # offset is refused rather than guessed.
-    Instant = Annotated[
-        AwareDatetime | Annotated[date, BeforeValidator(_calendar_date)],
-        Field(union_mode="left_to_right"),
-        AfterValidator(_to_utc),
-    ]
-
-_START = "Start of the range (inclusive): a date-time with an offset, or a date (UTC midnight)."
-_END = "End of the range (exclusive): a date-time with an offset, or a date (UTC midnight)."
 _AS_OF = (
     "Count only changes effective at or before this instant (default: now). Later, scheduled "
     "changes such as a cancellation at period end are ignored."
@@ -75,12 +36,12 @@ _CURRENCY = (
 )
 
 
-class _Range(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Range(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    start: Instant = Field(description=_START)
-    end: Instant = Field(description=_END)
-    as_of: Instant | None = Field(default=None, description=_AS_OF)
+    start: TimeParam = Field(description=RANGE_START)
+    end: TimeParam = Field(description=RANGE_END)
+    as_of: TimeParam | None = Field(default=None, description=_AS_OF)
     currency: Currency | None = Field(default=None, description=_CURRENCY)
 
     @model_validator(mode="after")
@@ -147,10 +108,10 @@ class RepeatPurchasesQuery(_Range):
     )
 
 
-class SummaryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SummaryQuery(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    as_of: Instant | None = Field(default=None, description=_AS_OF)
+    as_of: TimeParam | None = Field(default=None, description=_AS_OF)
     currency: Currency | None = Field(default=None, description=_CURRENCY)
 
 

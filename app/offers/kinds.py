@@ -10,8 +10,9 @@ import json
 import math
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
+from app.inputs import RequestModel
 from app.plans.catalog import PlanId
 
 OfferKind = Literal["pause", "downgrade", "discount", "custom"]
@@ -22,7 +23,7 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_PAYLOAD_DEPTH = 8
 
 
-class _Params(BaseModel):
+class _Params(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
 
+from app.inputs import RequestModel
 from app.offers.kinds import (
     PARAMS_BY_KIND,
     DiscountParams,
@@ -79,6 +80,9 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 T = TypeVar("T")
+
+
+_UNIQUE = Field(json_schema_extra={"uniqueItems": True})
 
 
 def _distinct(values: list[T]) -> list[T]:
@@ -139,7 +143,7 @@ def _compare(actual: float | None, op: Comparison, expected: float) -> bool:
     return _COMPARE[op](actual, expected)
 
 
-class _Condition(BaseModel):
+class _Condition(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     def holds(self, facts: CustomerFacts) -> bool:
@@ -153,7 +157,10 @@ class ReasonCondition(_Condition):
     field: Literal["reason"]
     op: Membership
     values: Annotated[
-        list[Reason], Field(min_length=1, max_length=len(REASONS)), AfterValidator(_distinct)
+        list[Reason],
+        Field(min_length=1, max_length=len(REASONS)),
+        AfterValidator(_distinct),
+        _UNIQUE,
     ]
 
     def holds(self, facts: CustomerFacts) -> bool:
@@ -169,6 +176,7 @@ class HealthTierCondition(_Condition):
         list[HealthTier],
         Field(min_length=1, max_length=len(HEALTH_TIERS)),
         AfterValidator(_distinct),
+        _UNIQUE,
     ]
 
     def holds(self, facts: CustomerFacts) -> bool:
@@ -180,7 +188,9 @@ class PlanCondition(_Condition):
 
     field: Literal["plan"]
     op: Membership
-    values: Annotated[list[PlanId], Field(min_length=1, max_length=100), AfterValidator(_distinct)]
+    values: Annotated[
+        list[PlanId], Field(min_length=1, max_length=100), AfterValidator(_distinct), _UNIQUE
+    ]
 
     def holds(self, facts: CustomerFacts) -> bool:
         return _member(facts.plan, self.op, self.values)

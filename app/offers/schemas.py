@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.inputs import RequestModel, omitted_not_null
 from app.offers.kinds import CustomParams, DiscountParams, DowngradeParams, OfferKind, PauseParams
 from app.offers.rules import MAX_HOLDOUT_BP, Condition, Rules
 
@@ -25,7 +26,7 @@ Priority = Annotated[
 ]
 
 
-class _OfferCreate(BaseModel):
+class _OfferCreate(RequestModel):
     # Strict: "yes" is not a boolean and "5" not a priority; a typo must not become a value.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -69,12 +70,12 @@ def parse_offer_create(data: object) -> OfferCreate:
     return _OFFER_CREATE.validate_python(data)
 
 
-class OfferUpdate(BaseModel):
+class OfferUpdate(RequestModel):
     """Changes to an offer; absent fields stay as they are. ``params`` replaces the parameters
     as a whole and is validated against the offer's kind. The kind itself cannot change: an
     offer's save statistics belong to what it offered."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=omitted_not_null)
 
     kind: OfferKind | None = Field(default=None, description="Must equal the current kind.")
     title: Title | None = None
@@ -112,7 +113,7 @@ class OfferList(BaseModel):
     items: list[OfferRead]
 
 
-class OfferSettingsPut(BaseModel):
+class OfferSettingsPut(RequestModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     holdout_share_bp: int = Field(

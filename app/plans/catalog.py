@@ -9,7 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
+
+from app.money import Currency
+
+__all__ = ["Currency"]
 
 PLAN_ID_PATTERN = r"^[A-Za-z0-9._:@+|=-]+$"
 PLAN_ID_MAX_LENGTH = 200
@@ -26,14 +30,6 @@ PlanId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=PLAN_ID_MAX_LENGTH, pattern=PLAN_ID_PATTERN),
 ]
-
-
-def _upper(value: str) -> str:
-    return value.upper()
-
-
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(_upper)]
-"""An ISO 4217 code; accepted in either case ("usd" as Stripe writes it), stored upper-case."""
 
 
 def same_currency(a: str | None, b: str | None) -> bool:

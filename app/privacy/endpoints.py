@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app import cursors
 from app.customers.endpoints import CustomerIdPath
 from app.db import Session
 from app.events.schemas import ID_PATTERN
@@ -77,7 +78,7 @@ async def list_audit_log(
         Query(min_length=1, max_length=200, pattern=ID_PATTERN, description="Entries about it."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$")] = None,
+    cursor: Annotated[str | None, cursors.TIME_ID_QUERY] = None,
 ) -> AuditPage:
     entries, next_cursor = await service.list_audit_entries(
         session,

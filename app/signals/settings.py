@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from app.inputs import RequestModel
 
 MAX_MILESTONE_MONTHS = 120
 MAX_MILESTONES = 24
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(RequestModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ReorderOverdue(_Strict):
@@ -46,6 +48,7 @@ class LoyaltyMilestone(_Strict):
         default=[3, 12, 24],
         min_length=1,
         max_length=MAX_MILESTONES,
+        json_schema_extra={"uniqueItems": True},
         description="Tenures, in months since the first activation, to announce (1-120, "
         "distinct; stored ascending).",
     )

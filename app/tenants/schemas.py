@@ -6,12 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
+
 Scope = Literal["events:write", "read", "admin"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyCreate(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name = Field(description="What the key is for, e.g. 'billing backend'.")
     scopes: list[Scope] = Field(min_length=1, max_length=3)

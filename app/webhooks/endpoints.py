@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import cursors
 from app.db import Session
 from app.openapi import responses
 from app.tenants.auth import Admin
@@ -121,7 +122,7 @@ async def list_webhook_deliveries(
     session: Session,
     status: Annotated[DeliveryStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$")] = None,
+    cursor: Annotated[str | None, cursors.TIME_ID_QUERY] = None,
 ) -> DeliveryList:
     rows, next_cursor = await service.list_deliveries(
         session, principal.tenant_id, webhook_id, status=status, limit=limit, cursor=cursor

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
 from app.webhooks import events, urls
 
 DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
@@ -31,7 +32,7 @@ EventType = Annotated[
 ]
 WebhookUrl = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=urls.MAX_URL_LENGTH, pattern=r"^[^\x00]*$"),
+    StringConstraints(min_length=1, max_length=urls.MAX_URL_LENGTH, pattern=urls.URL_PATTERN),
     AfterValidator(_valid_url),
 ]
 Description = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
@@ -45,16 +46,16 @@ EventTypes = Annotated[
 ]
 
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookCreate(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: WebhookUrl = Field(description="http(s) URL that receives POSTed events.")
     event_types: EventTypes
     description: Description | None = None
 
 
-class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookUpdate(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None

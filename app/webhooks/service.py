@@ -6,8 +6,6 @@ the delivery worker (:mod:`app.webhooks.worker`) sends what was committed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Sequence
@@ -18,6 +16,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks import events, repository, signing, urls
@@ -261,23 +260,11 @@ async def send_test_event(
 
 
 def encode_cursor(row: WebhookDelivery) -> str:
-    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_time_id(row.created_at, row.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        at = datetime.fromisoformat(created_at)
-        if at.tzinfo is None:
-            raise ValueError("naive time")
-        return at, uuid.UUID(row_id)
-    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not one this API returned.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from None
+    return cursors.decode_time_id(cursor)
 
 
 async def list_deliveries(

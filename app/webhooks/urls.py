@@ -13,6 +13,10 @@ import ipaddress
 from urllib.parse import SplitResult, urlsplit
 
 MAX_URL_LENGTH = 2048
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# What parse_webhook_url accepts, as a pattern for the OpenAPI document (an ASCII subset of it:
+# a client can tell a refused URL from the schema alone).
+URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:{_PORT})?([/?][\x21\x22\x24-\x7e]*)?$"
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
 

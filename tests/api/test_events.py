@@ -20,7 +20,7 @@ ALL_TYPES = [
     event("pause", resume_at=at(60), reason="holiday"),
     event("resume"),
     event("plan_change", plan="basic", mrr=1900),
-    event("payment_failed", amount=4900, currency="eur", reason="card_declined"),
+    event("payment_failed", amount=4900, currency="EUR", reason="card_declined"),
     event("feedback", nps=7, comment="ok"),
     event("feedback", comment="only words"),
 ]

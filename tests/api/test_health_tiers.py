@@ -169,8 +169,10 @@ async def test_a_day_with_snapshots_but_no_subscribers_is_listed_with_zeros(
         ({"end": "2026-03-31"}, date(2026, 1, 1), date(2026, 3, 31)),
         ({"start": "2020-01-01"}, date(2020, 1, 1), date(2020, 12, 31)),
         ({"start": "2025-12-01", "end": "2025-12-01"}, date(2025, 12, 1), date(2025, 12, 1)),
-        ({"end": "0001-01-10"}, date(1, 1, 1), date(1, 1, 10)),
-        ({"start": "9999-12-01", "end": "9999-12-31"}, date(9999, 12, 1), date(9999, 12, 31)),
+        # Days take the forms and the range of every time parameter (app.inputs).
+        ({"start": "1970-01-01", "end": "1970-01-10"}, date(1970, 1, 1), date(1970, 1, 10)),
+        ({"start": "8999-12-01", "end": "8999-12-31"}, date(8999, 12, 1), date(8999, 12, 31)),
+        ({"start": "2025-12-01T23:30:00-01:00"}, date(2025, 12, 2), date(2026, 12, 2)),
     ],
 )
 async def test_range_defaults_and_extremes(

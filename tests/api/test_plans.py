@@ -11,7 +11,7 @@ from app.db import session_factory
 from app.plans import repository
 from tests.conftest import Committed, TenantInfo, bearer, make_key
 
-PRO = {"name": "Pro", "price": 4900, "currency": "usd"}
+PRO = {"name": "Pro", "price": 4900, "currency": "USD"}
 
 
 async def put(client: httpx.AsyncClient, who: TenantInfo, plan_id: str, **body: Any) -> Any:
@@ -126,7 +126,7 @@ async def test_plan_prices_for_ingestion(
     client: httpx.AsyncClient, tenant: TenantInfo, other_tenant: TenantInfo, conn: AsyncConnection
 ) -> None:
     await put(client, tenant, "pro")
-    await put(client, tenant, "legacy", price=2900, currency="eur", active=False)
+    await put(client, tenant, "legacy", price=2900, currency="EUR", active=False)
     await put(client, other_tenant, "team", price=9900)
     async with session_factory(conn)() as session, session.begin():
         prices = await repository.plan_prices(session, tenant.id, ["pro", "legacy", "team", "x"])

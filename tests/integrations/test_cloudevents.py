@@ -32,7 +32,7 @@ def cloudevent(
         attrs["subject"] = subject
     return CloudEvent(
         attributes=attrs,
-        data=data if data is not None else {"amount": 4900, "currency": "usd", "mrr": 4900},
+        data=data if data is not None else {"amount": 4900, "currency": "USD", "mrr": 4900},
     )
 
 
@@ -62,7 +62,7 @@ async def timeline(
 async def test_one_event_in_either_mode_is_ingested(
     client: httpx.AsyncClient, tenant: TenantInfo, writer: dict[str, str], encode: Any
 ) -> None:
-    event = cloudevent(data={"amount": 4900, "currency": "usd", "mrr": 4900, "coupon": "X1"})
+    event = cloudevent(data={"amount": 4900, "currency": "USD", "mrr": 4900, "coupon": "X1"})
     response = await send(client, encode(event), writer)
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "accepted"
@@ -185,7 +185,7 @@ async def test_invalid_data_is_422_and_bad_bodies_400_or_415(
     client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     invalid = await send(
-        client, to_structured_event(cloudevent(data={"amount": -1, "currency": "usd"})), writer
+        client, to_structured_event(cloudevent(data={"amount": -1, "currency": "USD"})), writer
     )
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["loc"] == ["data", "amount"]

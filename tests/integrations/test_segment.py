@@ -26,6 +26,9 @@ def basic(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
+JSON = "application/json"
+
+
 def track(
     user: str | None = "user_1",
     name: str = "Report Exported",
@@ -361,7 +364,9 @@ async def test_a_gzip_bomb_is_413(client: httpx.AsyncClient, write_key: str) -> 
     bomb = gzip.compress(b'{"batch": [' + b" " * (50 * 1024 * 1024) + b"]}", compresslevel=9)
     assert len(bomb) < 100 * 1024
     response = await client.post(
-        "/segment/v1/batch", content=bomb, headers={**basic(write_key), "Content-Encoding": "gzip"}
+        "/segment/v1/batch",
+        content=bomb,
+        headers={**basic(write_key), "Content-Encoding": "gzip", "Content-Type": JSON},
     )
     assert response.status_code == 413
 
@@ -395,10 +400,24 @@ async def test_malformed_bodies(
     client: httpx.AsyncClient, write_key: str, body: bytes, headers: dict[str, str], status: int
 ) -> None:
     response = await client.post(
-        "/segment/v1/batch", content=body, headers={**basic(write_key), **headers}
+        "/segment/v1/batch",
+        content=body,
+        headers={**basic(write_key), "Content-Type": JSON, **headers},
     )
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("content_type", "status"), [("text/plain", 200), ("text/html", 415)])
+async def test_the_text_plain_of_analytics_js_is_json_too(
+    client: httpx.AsyncClient, write_key: str, content_type: str, status: int
+) -> None:
+    # analytics.js posts from browsers as text/plain (no CORS preflight), writeKey in the body.
+    body = json.dumps({"batch": [track()], "writeKey": write_key}).encode()
+    response = await client.post(
+        "/segment/v1/batch", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
 
 
 # -- mappings -----------------------------------------------------------------------------------

@@ -230,7 +230,9 @@ async def test_a_signed_body_that_is_not_an_event_is_400(
 
     header = WebhookSignature.generate_signature_header(body.decode(), sp.SECRET)
     response = await client.post(
-        hook_url(stripe_tenant), content=body, headers={"Stripe-Signature": header}
+        hook_url(stripe_tenant),
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 400
     assert response.json()["type"].endswith("/bad-request")

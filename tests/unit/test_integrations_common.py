@@ -140,7 +140,7 @@ def test_fit_properties_always_gives_valid_properties(raw: dict[str, Any]) -> No
         (0.004, "USD", 0),
         (1000, "JPY", 1000),
         (1.2345, "KWD", 1235),
-        (10, "CLF", 100000),
+        (10, "BHD", 10000),
         (0, "USD", 0),
     ],
 )

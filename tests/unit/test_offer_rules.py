@@ -235,7 +235,7 @@ def test_the_same_field_twice_expresses_a_range() -> None:
 
 def test_rules_round_trip_through_their_json_form() -> None:
     raw = [
-        {"field": "mrr", "op": ">", "value": 100, "currency": "eur"},
+        {"field": "mrr", "op": ">", "value": 100, "currency": "EUR"},
         {"field": "accepted_offers_of_kind", "kind": "pause", "days": 90, "op": "<=", "value": 2},
         {"field": "has_active_discount", "op": "=", "value": False},
     ]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from app.db import Session
 from app.errors import InvalidInput
 from app.events.schemas import ID_PATTERN, MAX_BATCH, BatchItemResult, BatchResult, EventAccepted
+from app.inputs import DATE_TIME_SCHEMA
 from app.integrations.cloudevents import service
 from app.integrations.cloudevents.mapping import (
     BATCH,
@@ -19,6 +20,7 @@ from app.integrations.cloudevents.mapping import (
 )
 from app.integrations.common import MappingError
 from app.integrations.errors import BadRequest
+from app.mediatypes import UNTYPED_BODY_OK
 from app.openapi import ValidationIssue, responses
 from app.tenants.auth import EventsWriter
 
@@ -46,7 +48,7 @@ _STRUCTURED_SCHEMA = {
             "pattern": ID_PATTERN,
             "description": "The customer id.",
         },
-        "time": {"type": "string", "format": "date-time"},
+        "time": DATE_TIME_SCHEMA,
         "datacontenttype": {"type": "string", "enum": ["application/json"]},
         "data": {"type": "object", "description": "The typed fields of the event type."},
     },
@@ -86,20 +88,34 @@ def _reject_constant(name: str) -> None:
         **responses(400, 401, 403, 415, 422),
     },
     openapi_extra={
+        UNTYPED_BODY_OK: True,
         "requestBody": {
             "required": True,
             "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "Binary mode: the event's data; its attributes travel "
+                        "in the ce-specversion, ce-id, ce-source, ce-type, ce-subject and "
+                        "ce-time headers.",
+                    }
+                },
                 STRUCTURED: {"schema": _STRUCTURED_SCHEMA},
                 BATCH: {
                     "schema": {
                         "type": "array",
-                        "items": _STRUCTURED_SCHEMA,
+                        "items": {
+                            "type": "object",
+                            "description": "A structured CloudEvent (as for "
+                            f"{STRUCTURED}); each is validated on its own and an invalid "
+                            "one is reported as rejected in the results.",
+                        },
                         "minItems": 1,
                         "maxItems": MAX_BATCH,
                     }
                 },
             },
-        }
+        },
     },
 )
 async def ingest_cloudevents(

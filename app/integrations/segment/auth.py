@@ -33,12 +33,17 @@ def key_from_header(authorization: str | None) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+MAX_WRITE_KEY_LENGTH = 200
+
+
 def key_from_body(body: dict[str, Any]) -> str | None:
     if "writeKey" not in body:
         return None
     value = body["writeKey"]
     if not isinstance(value, str):
         raise BadRequest("writeKey must be a string.")
+    if len(value) > MAX_WRITE_KEY_LENGTH:
+        raise BadRequest(f"writeKey is longer than {MAX_WRITE_KEY_LENGTH} characters.")
     return value or None
 
 

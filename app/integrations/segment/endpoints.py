@@ -42,8 +42,24 @@ _AUTH = (
 _TRACKING_ERRORS = responses(400, 401, 403, 415)
 
 
+# analytics.js posts its JSON as text/plain from browsers (a "simple" request: no CORS preflight).
+_AS_TEXT = {
+    "schema": {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "maxLength": MAX_BATCH_BYTES,
+        "description": "The same JSON object as text, as analytics.js sends it from browsers.",
+    }
+}
+
+
 def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}, "text/plain": _AS_TEXT},
+        }
+    }
 
 
 async def _authorized_body(request: Request, session: Session) -> tuple[Principal, dict[str, Any]]:

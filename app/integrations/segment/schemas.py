@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.inputs import RequestModel
 from app.openapi import ValidationIssue
 
 SegmentTarget = Literal[
@@ -20,17 +21,17 @@ SegmentTarget = Literal[
 TrackName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
-class SegmentMappingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SegmentMappingIn(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     event_name: TrackName = Field(description="A Segment track name, e.g. `Order Completed`.")
     event_type: SegmentTarget = Field(description="The Holdfast event type, or `ignore`.")
 
 
-class SegmentMappingsIn(BaseModel):
+class SegmentMappingsIn(RequestModel):
     """The tenant's whole set of custom mappings (replacing the previous set)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mappings: list[SegmentMappingIn] = Field(max_length=500)
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.inputs import RequestModel
 from app.integrations.schemas import RecordedEvent
 
 WebhookSecret = Annotated[
@@ -17,8 +18,8 @@ WebhookSecret = Annotated[
 ]
 
 
-class StripeSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StripeSettingsIn(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     webhook_secret: WebhookSecret
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import ID_PATTERN, Instant
+from app.events.schemas import ID_PATTERN
+from app.inputs import RANGE_END, RANGE_START, TimeParam
 from app.offers import report
 from app.offers.flows import service
 from app.offers.flows.schemas import (
@@ -97,8 +98,8 @@ async def list_customer_cancellation_flows(
 async def cancellation_flow_report(
     principal: Reader,
     session: Session,
-    start: Annotated[Instant, Query(description="Inclusive, ISO 8601 with offset.")],
-    end: Annotated[Instant, Query(description="Exclusive, ISO 8601 with offset.")],
+    start: Annotated[TimeParam, Query(description=RANGE_START)],
+    end: Annotated[TimeParam, Query(description=RANGE_END)],
 ) -> FlowReportRead:
     if not start < end <= start + MAX_REPORT_SPAN:
         raise InvalidInput(

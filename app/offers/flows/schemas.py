@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.events.schemas import CancellationReason, Comment, Instant
+from app.inputs import RequestModel, Uuid
 from app.models import CancellationFlow
 from app.offers.flows.decisions import effective_status
 from app.offers.kinds import OfferKind
@@ -17,17 +18,17 @@ FlowStatus = Literal["open", "accepted", "declined", "abandoned"]
 Variant = Literal["treatment", "holdout"]
 
 
-class FlowStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FlowStart(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: CancellationReason = Field(description="Why the customer wants to cancel.")
     comment: Comment | None = Field(default=None, description="The customer's own words.")
 
 
-class FlowAccept(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FlowAccept(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    offer_id: uuid.UUID = Field(description="One of the offers this flow showed.")
+    offer_id: Uuid = Field(description="One of the offers this flow showed.")
     months: int | None = Field(
         default=None,
         ge=1,
@@ -37,8 +38,8 @@ class FlowAccept(BaseModel):
     )
 
 
-class FlowDecline(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FlowDecline(RequestModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     effective_at: Instant | None = Field(
         default=None,
