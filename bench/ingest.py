@@ -370,7 +370,9 @@ async def main() -> None:
                 per_round = -(-len(batches) // args.rounds)
                 for r in range(args.rounds):
                     part = slice(r * per_round, (r + 1) * per_round)
-                    seconds, _ = await raw_run(pool, tenants["raw"][0], raw_batches[part], args.clients)
+                    seconds, _ = await raw_run(
+                        pool, tenants["raw"][0], raw_batches[part], args.clients
+                    )
                     raw_s += seconds
                     sampler = asyncio.create_task(sample_rss(server, rss))
                     seconds, lat = await http_batches(
@@ -415,17 +417,19 @@ async def main() -> None:
         print(f"raw batch   (one statement, asyncpg):  {raw_rate:9.0f} events/s ({raw_s:.1f} s)")
         print(f"http batch  (POST /v1/events/batch):   {http_rate:9.0f} events/s ({http_s:.1f} s)")
         print(f"  ratio http/raw: {http_rate / raw_rate:.2f} (goal >= 0.50)")
-        print(
-            f"raw single  (one transaction each):    {raw1_rate:9.0f} events/s ({raw1_s:.1f} s)"
-        )
+        print(f"raw single  (one transaction each):    {raw1_rate:9.0f} events/s ({raw1_s:.1f} s)")
         print(
             f"http single (POST /v1/events):         {http1_rate:9.0f} events/s ({http1_s:.1f} s)"
         )
         print(f"  ratio http/raw: {http1_rate / raw1_rate:.2f} (goal >= 0.50)")
+        ms = {
+            f"{name}{p}": percentile(values, p) * 1000
+            for name, values in (("b", latencies), ("s", single_lat))
+            for p in (50, 99)
+        }
         print(
-            f"batch of {args.batch} latency under load: p50 {percentile(latencies, 50) * 1000:.0f} ms"
-            f", p99 {percentile(latencies, 99) * 1000:.0f} ms; single event p50 "
-            f"{percentile(single_lat, 50) * 1000:.1f} ms, p99 {percentile(single_lat, 99) * 1000:.1f} ms"
+            f"batch of {args.batch} latency under load: p50 {ms['b50']:.0f} ms, p99 "
+            f"{ms['b99']:.0f} ms; single event p50 {ms['s50']:.1f} ms, p99 {ms['s99']:.1f} ms"
         )
         print(
             f"server RSS under batch load: median {statistics.median(rss):.0f} MB,"
@@ -437,9 +441,10 @@ async def main() -> None:
             + ("synchronous (scored in the request)" if lag is None else f"<= {lag:g} s")
         )
         if long_rss:
-            print("long run, server RSS by events sent: " + ", ".join(
-                f"{n // 1000}k {mb:.0f} MB" for n, mb in long_rss
-            ))
+            print(
+                "long run, server RSS by events sent: "
+                + ", ".join(f"{n // 1000}k {mb:.0f} MB" for n, mb in long_rss)
+            )
         print("raw and http stored every event once and folded to identical counters")
 
 
