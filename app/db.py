@@ -7,11 +7,12 @@ Any exception rolls it back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -91,6 +92,17 @@ async def driver_connection(session: AsyncSession) -> Any:
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
     return driver
+
+
+DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def typed_columns(model: type[Any], names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``(name, PostgreSQL type)`` of ``model``'s columns ``names``, for statements that pass a
+    batch as one typed array per column (``unnest($2::bigint[], ...)``): the types come from
+    the model, never retyped."""
+    table = model.__table__
+    return tuple((name, table.c[name].type.compile(dialect=DIALECT).lower()) for name in names)
 
 
 def get_database(request: Request) -> Database:

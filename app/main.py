@@ -17,7 +17,6 @@ from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
 from app.health.endpoints import router as health_settings_router
 from app.health.endpoints import scores_router as health_router
-from app.health.jobs import RescoreScheduler
 from app.integrations.endpoints import router as integrations_router
 from app.metrics.endpoints import router as metrics_router
 from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
@@ -30,6 +29,7 @@ from app.plans.endpoints import router as plans_router
 from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.scheduler import HealthScorer, RescoreScheduler
 from app.signals.endpoints import router as signal_settings_router
 from app.tenants.endpoints import router as api_keys_router
 from app.web.endpoints import STATIC_PATH, static_files
@@ -65,6 +65,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     app.state.database, settings.rescore_interval_s
                 )
                 app.state.rescore_scheduler.start()
+            if settings.health_drain_interval_s > 0:
+                app.state.health_scorer = HealthScorer(
+                    app.state.database,
+                    settings.health_drain_interval_s,
+                    registry=app.state.http_metrics.registry,
+                )
+                app.state.health_scorer.start()
             if settings.webhook_worker_enabled:
                 app.state.webhook_worker = DeliveryWorker.from_settings(
                     app.state.database, settings
@@ -76,6 +83,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if app.state.rescore_scheduler is not None:
                 await app.state.rescore_scheduler.stop()
                 app.state.rescore_scheduler = None
+            if app.state.health_scorer is not None:
+                await app.state.health_scorer.stop()
+                app.state.health_scorer = None
             if app.state.webhook_worker is not None:
                 await app.state.webhook_worker.stop()
                 app.state.webhook_worker = None
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.webhook_worker = None
     app.state.rescore_scheduler = None
+    app.state.health_scorer = None
     app.state.http_metrics = HttpMetrics()
 
     install_problem_handlers(app)

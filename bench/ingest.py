@@ -51,7 +51,7 @@ from app.db import make_engine, session_factory
 from app.events.repository import EVENT_COLUMNS
 from app.events.schemas import EVENT_ADAPTER
 from app.events.service import to_row
-from app.tenants.service import create_tenant
+from app.onboarding import create_tenant
 from bench.scratch import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from app.db import Database, make_engine, session_factory
 from app.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.migrate import upgrade
-from app.tenants import service as tenants
+from app.onboarding import create_tenant
 
 
 @dataclass
@@ -133,7 +133,7 @@ def bearer(key: str) -> dict[str, str]:
 
 async def make_tenant(bind: AsyncConnection | AsyncEngine, name: str = "acme") -> TenantInfo:
     async with session_factory(bind)() as session, session.begin():
-        tenant, key = await tenants.create_tenant(session, name)
+        tenant, key = await create_tenant(session, name)
     return TenantInfo(id=tenant.id, admin_key=key.plaintext)
 
 

@@ -20,9 +20,10 @@ from app.events.service import ingest
 from app.health.jobs import backfill_snapshots, rescore_tenant
 from app.models import CancellationFlow, Tenant
 from app.offers.flows import service as flow_service
+from app.onboarding import create_tenant
 from app.plans.schemas import PlanPut
 from app.plans.service import put_plan
-from app.tenants.service import create_api_key, create_tenant
+from app.tenants.service import create_api_key
 
 DEMO_TENANT = "Holdfast demo"
 BATCH = 1000

@@ -8,6 +8,7 @@ shape it would refuse.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -128,6 +129,8 @@ def _check_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
             raise ValueError("contains a NUL character")
         if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**63 - 1:
             raise ValueError("contains an integer beyond 64 bits")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("contains NaN or Infinity, which JSON does not allow")
         if isinstance(node, dict):
             for key, item in node.items():
                 if "\x00" in key:

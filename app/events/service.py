@@ -14,15 +14,15 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.customers.service import Transition, apply_new_events
+from app.customers.service import apply_new_events
 from app.events import repository
 from app.events.repository import EventRow
 from app.events.schemas import Event
-from app.health.scoring import rescore
 from app.ids import uuid7
 from app.plans.repository import plan_prices
 
@@ -39,7 +39,7 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     outcomes: list[Outcome]
-    transitions: list[Transition]
+    customers: list[str]  # the customers whose state changed
 
 
 def content_hash(event: Event) -> str:
@@ -152,9 +152,6 @@ async def ingest(
             outcomes.append(Outcome("conflict", original_id))
 
     new = [(row.customer_id, row.fold_event()) for key, row in first.items() if key in inserted]
-    transitions = await apply_new_events(session, tenant_id, new)
-    if new:
-        # Scores of the touched customers are materialised in the same transaction: a stored
-        # event and the score that reflects it commit together.
-        await rescore(session, tenant_id, sorted({customer_id for customer_id, _ in new}))
-    return IngestResult(outcomes=outcomes, transitions=transitions)
+    now = datetime.now(UTC)
+    touched = await apply_new_events(session, tenant_id, new, now=now)
+    return IngestResult(outcomes=outcomes, customers=touched)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
 from app.health import backtest
+from app.health.freshness import score_if_dirty
 from app.health.model import MODEL_REVISION
 from app.health.schemas import (
     BacktestRead,
@@ -95,6 +96,10 @@ async def health_of(
 ) -> dict[str, HealthRead]:
     """Fresh scores (computed now, or as of a past instant) with their trends."""
     now = datetime.now(UTC)
+    if as_of is None or as_of >= now:
+        # Read-your-writes: customers with events not yet scored are materialised first, so
+        # what this read shows is also what lists, tiers and webhooks show.
+        await score_if_dirty(session, tenant_id, customer_ids)
     scored = await score_customers(session, tenant_id, customer_ids, as_of=as_of, now=now)
     past = (
         await _past_scores(session, tenant_id, list(scored), now.date())

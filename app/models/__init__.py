@@ -5,7 +5,9 @@ from app.models.audit_log import AuditEntry
 from app.models.base import Base
 from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
+from app.models.customer_revenue import CustomerRevenue
 from app.models.event import EVENT_TYPES, Event
+from app.models.health_dirty import HealthDirty
 from app.models.health_score import HealthScore, HealthSnapshot
 from app.models.health_settings import HealthSettingsVersion
 from app.models.offer import Offer
@@ -35,8 +37,10 @@ __all__ = [
     "Base",
     "CancellationFlow",
     "Customer",
+    "CustomerRevenue",
     "CustomerStatusChange",
     "Event",
+    "HealthDirty",
     "HealthScore",
     "HealthSettingsVersion",
     "HealthSnapshot",
