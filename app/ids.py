@@ -1,11 +1,16 @@
-"""Time-ordered UUIDs (version 7, RFC 9562): new rows land at the end of the primary key index
-instead of at random pages, which keeps ingest fast as tables grow."""
+"""Identifiers: the alphabet of client-chosen ids, and time-ordered UUIDs (version 7, RFC 9562)
+whose new rows land at the end of the primary key index instead of at random pages, which keeps
+ingest fast as tables grow."""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
+
+# Ids travel in URL paths: a conservative alphabet that still fits emails, UUIDs, Stripe ids
+# and "auth0|..." style ids.
+ID_PATTERN = r"^[A-Za-z0-9._:@+|=-]+$"
 
 
 def uuid7() -> uuid.UUID:

@@ -13,6 +13,7 @@ from app import __version__
 from app.config import Settings
 from app.customers.endpoints import router as customers_router
 from app.db import Database
+from app.events.endpoints import customer_events_router
 from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
 from app.health.endpoints import router as health_settings_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api_keys_router)
     app.include_router(events_router)
     app.include_router(customers_router)
+    app.include_router(customer_events_router)
     app.include_router(health_settings_router)
     app.include_router(health_router)
     app.include_router(plans_router)

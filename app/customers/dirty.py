@@ -2,10 +2,11 @@
 events. Ingest marks them (:func:`app.customers.service.apply_new_events`); the scorers in
 ``app.health.freshness`` claim and clear the marks.
 
-Lock order, shared with ingest: ingest locks its customers, then marks them (``ON CONFLICT DO
-NOTHING`` never waits on a row a scorer has only locked); a scorer claims marks first (``SKIP
-LOCKED``: replicas never wait on each other), then locks the customers, which waits for any
-ingest still writing them, so the score it computes includes those events.
+One lock order for everyone: the customer row, then its mark. Ingest locks its customers, then
+marks them; a scorer claims marks by locking their customers (``SKIP LOCKED``: replicas never
+wait on each other, nor on an ingest still writing a customer, whose mark simply waits for the
+next round), then deletes the marks; a tenant's deletion cascades to customers before marks.
+A mark only changes under its customer's lock, so a claimed one cannot be renewed unseen.
 """
 
 from __future__ import annotations
@@ -35,14 +36,22 @@ async def mark(
     await conn.execute(_MARK, tenant_id, sorted(set(customer_ids)), now)
 
 
+_CLAIM = """
+SELECT c.customer_id
+FROM health_dirty d
+JOIN customers c ON c.tenant_id = d.tenant_id AND c.customer_id = d.customer_id
+WHERE d.tenant_id = $1 {scope}
+ORDER BY d.customer_id
+{limit}
+FOR UPDATE OF c {skip}
+"""
+
+
 async def claim(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[str]:
-    """Up to ``limit`` dirty customers no other transaction has claimed, locked until commit."""
+    """Up to ``limit`` dirty customers no other transaction holds, locked until commit."""
     conn = await driver_connection(session)
     records = await conn.fetch(
-        "SELECT customer_id FROM health_dirty WHERE tenant_id = $1"
-        " ORDER BY customer_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        tenant_id,
-        limit,
+        _CLAIM.format(scope="", limit="LIMIT $2", skip="SKIP LOCKED"), tenant_id, limit
     )
     return [r["customer_id"] for r in records]
 
@@ -50,12 +59,11 @@ async def claim(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list
 async def claim_these(
     session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str]
 ) -> list[str]:
-    """Those of ``customer_ids`` that are dirty, locked until commit (waiting for a scorer
-    that holds one: when it commits, the mark is gone and the score is fresh)."""
+    """Those of ``customer_ids`` that are dirty, locked until commit (waiting for a scorer or an
+    ingest that holds one)."""
     conn = await driver_connection(session)
     records = await conn.fetch(
-        "SELECT customer_id FROM health_dirty WHERE tenant_id = $1"
-        " AND customer_id = ANY($2::text[]) ORDER BY customer_id FOR UPDATE",
+        _CLAIM.format(scope="AND d.customer_id = ANY($2::text[])", limit="", skip=""),
         tenant_id,
         sorted(set(customer_ids)),
     )

@@ -12,13 +12,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import Change, FoldEvent, Lifecycle
+from app.customers.sql import LIFECYCLE_TYPES_SQL
 from app.db import driver_connection, typed_columns
-from app.models import Customer, CustomerStatusChange, Event, TenantPurchaseRhythm
+from app.models import Customer, CustomerStatusChange, TenantPurchaseRhythm
 
 # Lifecycle columns of the customer row: the fields of ``fold.Lifecycle`` (its bookkeeping of
 # which event scheduled what excepted), typed from the model.
@@ -188,6 +189,29 @@ async def customer_rows(
     return [dict(r) for r in records]
 
 
+async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:
+    conn = await driver_connection(session)
+    found = await conn.fetchval(
+        "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id
+    )
+    return found is not None
+
+
+async def customer_ids_after(
+    session: AsyncSession, tenant_id: uuid.UUID, after: str, limit: int
+) -> list[str]:
+    """The next ``limit`` customer ids after ``after``, in id order (to walk a tenant in chunks)."""
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        "SELECT customer_id FROM customers WHERE tenant_id = $1 AND customer_id > $2"
+        " ORDER BY customer_id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [r["customer_id"] for r in records]
+
+
 async def update_lifecycle(
     session: AsyncSession, tenant_id: uuid.UUID, states: Mapping[str, Lifecycle]
 ) -> None:
@@ -340,28 +364,6 @@ async def stored_tenant_median_interval(
     return None if row is None else (row.median_interval_days,)
 
 
-async def customer_events(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_id: str,
-    *,
-    types: Sequence[str] | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Sequence[Event]:
-    """A page of a customer's events, newest first, strictly after the ``before`` cursor."""
-    query = select(Event).where(Event.tenant_id == tenant_id, Event.customer_id == customer_id)
-    if types:
-        query = query.where(Event.type.in_(types))
-    if before is not None:
-        at, event_id = before
-        query = query.where(
-            or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < event_id))
-        )
-    query = query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
-    return (await session.scalars(query)).all()
-
-
 async def lifecycle_events(
     session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str]
 ) -> dict[str, list[FoldEvent]]:
@@ -374,7 +376,7 @@ async def lifecycle_events(
         SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND customer_id = ANY($2::text[])
-          AND type <> 'usage' AND type <> 'payment_failed'
+          AND type IN {LIFECYCLE_TYPES_SQL}
         """,
         tenant_id,
         list(customer_ids),

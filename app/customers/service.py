@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.customers import dirty, repository
 from app.customers.fold import LIFECYCLE_TYPES, FoldEvent, Lifecycle, fold_lifecycle, project
 from app.customers.rhythm import Rhythm, rhythm
-from app.errors import InvalidInput, NotFound
-from app.models import Customer, Event
+from app.errors import NotFound
+from app.models import Customer
 
 
 async def apply_new_events(
@@ -103,42 +101,3 @@ async def tenant_median_interval(session: AsyncSession, tenant_id: uuid.UUID) ->
 async def refresh_tenant_rhythm(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> None:
     """Recompute and store the tenant's median interval (run by the periodic job)."""
     await repository.store_tenant_median_interval(session, tenant_id, now)
-
-
-def encode_cursor(event: Event) -> str:
-    raw = f"{event.occurred_at.isoformat()}|{event.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, _, event_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed, uuid.UUID(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "The cursor is not valid; pass back the next_cursor of a previous page.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
-
-
-async def list_customer_events(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_id: str,
-    *,
-    types: Sequence[str] | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[Sequence[Event], str | None]:
-    before = decode_cursor(cursor) if cursor else None
-    if await repository.get_customer(session, tenant_id, customer_id) is None:
-        raise NotFound(f"No customer {customer_id!r} in this tenant.")
-    page = await repository.customer_events(
-        session, tenant_id, customer_id, types=types, before=before, limit=limit + 1
-    )
-    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
-    return page[:limit], next_cursor

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from app.db import Session
 from app.errors import IdempotencyConflict, InvalidInput
-from app.events import service
+from app.events import service, timeline
 from app.events.schemas import (
     EVENT_ADAPTER,
     MAX_BATCH,
@@ -17,13 +17,29 @@ from app.events.schemas import (
     BatchResult,
     Event,
     EventAccepted,
+    EventPage,
+    EventRead,
 )
+from app.ids import ID_PATTERN
 from app.models import EVENT_TYPES
 from app.openapi import ValidationIssue, json_body, responses
 from app.problems import validation_errors
-from app.tenants.auth import EventsWriter
+from app.tenants.auth import EventsWriter, Reader
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+customer_events_router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+EventType = Literal[
+    "purchase",
+    "usage",
+    "cancellation",
+    "pause",
+    "resume",
+    "plan_change",
+    "payment_failed",
+    "feedback",
+]
 
 
 # Pydantic reports a field of a tagged union under the tag ("purchase", "amount"): the tag is
@@ -201,3 +217,23 @@ def _rejected(index: int, issues: list[dict[str, Any]]) -> BatchItemResult:
         status="rejected",
         errors=[ValidationIssue.model_validate(issue) for issue in issues],
     )
+
+
+@customer_events_router.get(
+    "/{customer_id}/events",
+    response_model=EventPage,
+    responses=responses(401, 403, 404, 422),
+    summary="A customer's event timeline, newest first",
+)
+async def list_customer_events(
+    customer_id: CustomerIdPath,
+    principal: Reader,
+    session: Session,
+    type: Annotated[list[EventType] | None, Query(description="Only these types.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> EventPage:
+    events, next_cursor = await timeline.list_customer_events(
+        session, principal.tenant_id, customer_id, types=type, cursor=cursor, limit=limit
+    )
+    return EventPage(items=[EventRead.model_validate(e) for e in events], next_cursor=next_cursor)

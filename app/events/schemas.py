@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.ids import ID_PATTERN as ID_PATTERN
 from app.openapi import ValidationIssue
 
 MAX_FUTURE = timedelta(hours=24)
@@ -60,9 +61,6 @@ CancellationReason = Literal[
 ]
 
 _NO_NUL = r"^[^\x00]*$"
-# Ids travel in URL paths: a conservative alphabet that still fits emails, UUIDs, Stripe ids
-# and "auth0|..." style ids.
-ID_PATTERN = r"^[A-Za-z0-9._:@+|=-]+$"
 
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PlanId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]

@@ -8,7 +8,6 @@ from pydantic import AwareDatetime
 
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import ID_PATTERN
 from app.health import queries, service
 from app.health.schemas import (
     BacktestRead,
@@ -21,6 +20,7 @@ from app.health.schemas import (
     TierTrendRead,
 )
 from app.health.settings import HealthSettings
+from app.ids import ID_PATTERN
 from app.openapi import responses
 from app.tenants.auth import Admin, Reader
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import dirty
-from app.customers.repository import lock_customers
 from app.db import Database
 from app.health.scoring import rescore
 
@@ -48,8 +47,7 @@ class DrainReport:
 async def _score(
     session: AsyncSession, tenant_id: uuid.UUID, ids: list[str], report: DrainReport
 ) -> None:
-    # The customers' locks wait for any ingest still writing them: the score includes its events.
-    await lock_customers(session, tenant_id, ids)
+    # The claim locked the customers: no ingest is writing them, and none can until commit.
     outcome = await rescore(session, tenant_id, ids, now=datetime.now(UTC))
     report.marked_at += await dirty.clear(session, tenant_id, ids)
     report.scored += len(ids)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from app.customers.repository import customer_ids_after
 from app.db import Database
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
@@ -48,17 +49,7 @@ async def rescore_tenant(
     after = ""
     while True:
         async with database.sessionmaker() as session, session.begin():
-            ids = list(
-                (
-                    await session.execute(
-                        text(
-                            "SELECT customer_id FROM customers WHERE tenant_id = :t"
-                            " AND customer_id > :after ORDER BY customer_id LIMIT :n"
-                        ),
-                        {"t": tenant_id, "after": after, "n": chunk},
-                    )
-                ).scalars()
-            )
+            ids = await customer_ids_after(session, tenant_id, after, chunk)
             if not ids:
                 return report
             outcome = await rescore(session, tenant_id, ids, now=now)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers.repository import customer_exists
+from app.customers.sql import projected_status, tenant_customers
 from app.errors import InvalidInput, NotFound
 from app.health import backtest
 from app.health.freshness import score_if_dirty
@@ -130,11 +132,7 @@ async def health_history(
     start: date | None,
     end: date | None,
 ) -> list[SnapshotRead]:
-    exists = await session.scalar(
-        text("SELECT 1 FROM customers WHERE tenant_id = :t AND customer_id = :c"),
-        {"t": tenant_id, "c": customer_id},
-    )
-    if not exists:
+    if not await customer_exists(session, tenant_id, customer_id):
         raise NotFound(f"No customer {customer_id!r} in this tenant.")
     rows = await session.execute(
         text("""
@@ -258,17 +256,7 @@ async def tier_trend(
 
 Order = Literal["score", "-score", "customer_id"]
 
-# The customer's status now, mirroring app.customers.fold.project: a due cancellation wins over
-# everything, a pause whose end has passed is over.
-PROJECTED_STATUS = """
-CASE
-  WHEN c.status IN ('active', 'paused') AND c.cancel_effective_at IS NOT NULL
-       AND c.cancel_effective_at <= :now THEN 'cancelled'
-  WHEN c.status = 'paused' AND c.paused_until IS NOT NULL AND c.paused_until <= :now
-       THEN 'active'
-  ELSE c.status
-END
-"""
+PROJECTED_STATUS = projected_status("c", ":now")
 
 
 def _encode(values: list[Any]) -> str:
@@ -347,7 +335,7 @@ async def list_customers(
                h.score - (SELECT score FROM health_snapshots s WHERE s.tenant_id = c.tenant_id
                           AND s.customer_id = c.customer_id AND s.day <= :d30
                           ORDER BY s.day DESC LIMIT 1) AS change_30d
-        FROM customers c
+        FROM {tenant_customers(":t")} c
         LEFT JOIN health_scores h ON h.tenant_id = c.tenant_id AND h.customer_id = c.customer_id
         WHERE c.tenant_id = :t
           AND (CAST(:tier AS text) IS NULL OR h.tier = :tier)

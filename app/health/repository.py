@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers import repository as customers
 from app.customers.fold import FoldEvent
 from app.customers.repository import FOLD_COLUMNS, fold_event
+from app.customers.sql import LIFECYCLE_TYPES_SQL
 from app.db import driver_connection
 
 
@@ -28,20 +30,7 @@ async def customer_rows(
     """Customer rows (all of the tenant's when ``customer_ids`` is None), in id order. With
     ``lock``, the rows stay locked to the end of the transaction (in id order, like ingest), so
     a rescore and an ingest of the same customer apply one after the other."""
-    conn = await driver_connection(session)
-    suffix = " ORDER BY customer_id" + (" FOR UPDATE" if lock else "")
-    if customer_ids is None:
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1" + suffix, tenant_id
-        )
-    else:
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
-            + suffix,
-            tenant_id,
-            list(customer_ids),
-        )
-    return [dict(r) for r in records]
+    return await customers.customer_rows(session, tenant_id, customer_ids, lock=lock)
 
 
 async def usage_by_day(
@@ -143,7 +132,7 @@ async def history_until(
         SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND occurred_at <= $2{scope}
-          AND type <> 'usage' AND type <> 'payment_failed'
+          AND type IN {LIFECYCLE_TYPES_SQL}
         """,
         *args,
     )

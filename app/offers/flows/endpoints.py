@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import ID_PATTERN, Instant
+from app.events.schemas import Instant
+from app.ids import ID_PATTERN
 from app.offers import report
 from app.offers.flows import service
 from app.offers.flows.schemas import (
