@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,8 +69,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 app.state.rescore_scheduler.start()
             if settings.health_drain_interval_s > 0:
                 app.state.health_scorer = HealthScorer(
-                    app.state.database,
-                    settings.health_drain_interval_s,
+                    settings.database_url,
+                    settings,
                     registry=app.state.http_metrics.registry,
                 )
                 app.state.health_scorer.start()
@@ -78,6 +79,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     app.state.database, settings
                 )
                 app.state.webhook_worker.start()
+        # Start-up objects (modules, routes, schemas) never die: keep the collector from walking
+        # them again on every cycle (measured: lower p99 and higher throughput under load).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
 
+from app.config import Settings
 from app.db import Database
 from app.health.freshness import drain_all
 from app.health.jobs import CHUNK, RescoreReport, rescore_tenant
@@ -103,28 +105,53 @@ class RescoreScheduler(_Loop):
         )
 
 
-class HealthScorer(_Loop):
-    """Drains dirty customers (:mod:`app.health.freshness`) every ``interval_s`` seconds and
-    records how long each waited, from its mark to the commit of its score."""
+class HealthScorer:
+    """Drains dirty customers (:mod:`app.health.freshness`) every ``health_drain_interval_s``
+    seconds and records how long each waited, from its mark to the commit of its score.
 
-    name = "holdfast-health-scorer"
+    Scoring is CPU work in Python: it runs in its own thread, with its own event loop and
+    connection pool, so a drain never holds the request loop for its whole duration (the
+    interpreter switches threads every few milliseconds).
+    """
 
     def __init__(
-        self,
-        database: Database,
-        interval_s: float,
-        registry: CollectorRegistry | None = None,
+        self, url: str, settings: Settings, registry: CollectorRegistry | None = None
     ) -> None:
-        super().__init__(interval_s)
-        self.database = database
+        self.url = url
+        self.settings = settings
+        self.interval_s = settings.health_drain_interval_s
         self.lag = Histogram(
             "holdfast_health_freshness_lag_seconds",
             "From a customer's first unscored event being stored to its score being committed.",
             buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 20, 60),
             registry=registry,
         )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    async def round(self) -> None:
-        report = await drain_all(self.database)
-        for lag in report.lags:
-            self.lag.observe(lag)
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._run()), name="holdfast-health-scorer", daemon=True
+        )
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._stopping.set()
+            await asyncio.to_thread(self._thread.join, 30)
+            self._thread = None
+
+    async def _run(self) -> None:
+        database = Database.from_url(self.url, self.settings.model_copy(update={"db_pool_size": 2}))
+        try:
+            while not self._stopping.is_set():
+                try:
+                    report = await drain_all(database)
+                    for lag in report.lags:
+                        self.lag.observe(lag)
+                except Exception:
+                    # A database outage must not kill the scorer; the next round retries.
+                    logger.exception("health scorer failed")
+                await asyncio.to_thread(self._stopping.wait, self.interval_s)
+        finally:
+            await database.dispose()

@@ -74,8 +74,9 @@ _BATCH_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(BATCH_
 
 # One statement per batch: create or lock every touched customer (in id order, the one lock
 # order of the customer rows) while merging its counters, add the usage days and the revenue
-# per currency. The time is a parameter (no now() in ON CONFLICT DO UPDATE, which Citus
-# refuses).
+# per currency, and mark the customers' health scores stale (each mark after its customer's
+# lock: see app.customers.dirty). The time is a parameter (no now() in ON CONFLICT DO UPDATE,
+# which Citus refuses).
 _APPLY_COUNTERS = f"""
 WITH e AS (
     SELECT * FROM unnest({_BATCH_ARRAYS}) AS e({_BATCH})
@@ -102,6 +103,10 @@ WITH e AS (
     ON CONFLICT (tenant_id, customer_id, currency) DO UPDATE
     SET amount = customer_revenue.amount + EXCLUDED.amount,
         purchases = customer_revenue.purchases + EXCLUDED.purchases
+), marked AS (
+    INSERT INTO health_dirty (tenant_id, customer_id, marked_at)
+    SELECT $1, customer_id, $2 FROM touched
+    ON CONFLICT (tenant_id, customer_id) DO NOTHING
 )
 SELECT customer_id FROM touched
 """
@@ -134,8 +139,8 @@ async def apply_counters(
     now: datetime,
 ) -> list[str]:
     """Merge new events into their customers' counters, usage days and revenue, creating the
-    customers that are new; the touched customers stay locked to the end of the transaction.
-    Returns their ids."""
+    customers that are new, and mark their health scores stale; the touched customers stay
+    locked to the end of the transaction. Returns their ids."""
     if not events:
         return []
     conn = await driver_connection(session)

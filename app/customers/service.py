@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.customers import dirty, repository
+from app.customers import repository
 from app.customers.fold import LIFECYCLE_TYPES, FoldEvent, Lifecycle, fold_lifecycle, project
 from app.customers.rhythm import Rhythm, rhythm
 from app.errors import NotFound
@@ -46,7 +46,6 @@ async def apply_new_events(
         await repository.replace_status_changes(
             session, tenant_id, {cid: changes for cid, (_, changes) in folded.items()}
         )
-    await dirty.mark(session, tenant_id, touched, now)
     return touched
 
 

@@ -23,7 +23,7 @@ from app.customers.service import apply_new_events
 from app.events import repository
 from app.events.repository import EventRow
 from app.events.schemas import Event
-from app.ids import uuid7
+from app.ids import uuid7, uuid7_many
 from app.plans.repository import plan_prices
 
 DERIVED_KEY_PREFIX = "sha256:"
@@ -48,11 +48,11 @@ def content_hash(event: Event) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def to_row(event: Event) -> EventRow:
+def to_row(event: Event, event_id: uuid.UUID | None = None) -> EventRow:
     digest = content_hash(event)
-    data = event.model_dump(exclude={"idempotency_key", "properties", "type", "customer_id"})
+    data = event.__dict__  # the validated fields; each event type has its own subset
     return EventRow(
-        id=uuid7(),
+        id=event_id or uuid7(),
         idempotency_key=event.idempotency_key or DERIVED_KEY_PREFIX + digest,
         content_hash=digest,
         customer_id=event.customer_id,
@@ -91,8 +91,8 @@ async def _priced(
     }
     prices = await plan_prices(session, tenant_id, unpriced) if unpriced else {}
     out: list[EventRow | Outcome] = []
-    for event in events:
-        row = to_row(event)
+    for event, event_id in zip(events, uuid7_many(len(events)), strict=True):
+        row = to_row(event, event_id)
         if row.type in ("purchase", "plan_change") and row.plan is not None and row.mrr is None:
             if row.plan in prices:
                 price, currency = prices[row.plan]
