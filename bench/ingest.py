@@ -48,7 +48,7 @@ from sqlalchemy import make_url
 
 from app.config import Settings
 from app.db import make_engine, session_factory
-from app.events.repository import EVENT_COLUMNS
+from app.events.repository import EVENT_COLUMNS, event_columns
 from app.events.schemas import EVENT_ADAPTER
 from app.events.service import to_row
 from app.onboarding import create_tenant
@@ -196,8 +196,7 @@ SELECT count(*) FROM ins
 
 def raw_arrays(events: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """Typed column arrays of a batch (validation and hashing done here, before the clock)."""
-    rows = [to_row(EVENT_ADAPTER.validate_python(e)) for e in events]
-    return [[getattr(row, name) for row in rows] for name, _ in EVENT_COLUMNS]
+    return event_columns([to_row(EVENT_ADAPTER.validate_python(e)) for e in events])
 
 
 def asyncpg_dsn(url: str) -> str:

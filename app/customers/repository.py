@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,8 +70,7 @@ BATCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("amount", "bigint"),
     ("currency", "text"),
 )
-_BATCH = ", ".join(name for name, _ in BATCH_COLUMNS)
-_BATCH_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(BATCH_COLUMNS, start=3))
+_BATCH = ", ".join(f"{name} {kind}" for name, kind in BATCH_COLUMNS)
 
 # One statement per batch: create or lock every touched customer (in id order, the one lock
 # order of the customer rows) while merging its counters, add the usage days and the revenue
@@ -79,7 +79,7 @@ _BATCH_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(BATCH_
 # which Citus refuses).
 _APPLY_COUNTERS = f"""
 WITH e AS (
-    SELECT * FROM unnest({_BATCH_ARRAYS}) AS e({_BATCH})
+    SELECT * FROM jsonb_to_recordset($3::jsonb) AS e({_BATCH})
 ), touched AS (
     INSERT INTO customers (tenant_id, customer_id, updated_at, {", ".join(COUNTERS)})
     SELECT $1, customer_id, $2, {", ".join(aggregate for aggregate, _ in COUNTERS.values())}
@@ -144,9 +144,14 @@ async def apply_counters(
     if not events:
         return []
     conn = await driver_connection(session)
-    columns: list[list[Any]] = [[customer_id for customer_id, _ in events]]
-    columns += [[getattr(e, name) for _, e in events] for name, _ in BATCH_COLUMNS[1:]]
-    records = await conn.fetch(_APPLY_COUNTERS, tenant_id, now, *columns)
+    # One JSON array, parsed by PostgreSQL (see app.events.repository).
+    batch = to_json(
+        [
+            {"customer_id": cid, **{name: getattr(e, name) for name, _ in BATCH_COLUMNS[1:]}}
+            for cid, e in events
+        ]
+    )
+    records = await conn.fetch(_APPLY_COUNTERS, tenant_id, now, batch.decode())
     return [r["customer_id"] for r in records]
 
 

@@ -70,7 +70,7 @@ def to_row(event: Event, event_id: uuid.UUID | None = None) -> EventRow:
         resume_at=data.get("resume_at"),
         nps=data.get("nps"),
         discount_until=data.get("discount_until"),
-        properties=json.dumps(event.properties, separators=(",", ":")),
+        properties=event.properties,
     )
 
 
