@@ -7,7 +7,7 @@ Hot-path statements go to asyncpg with typed arrays (see CONTRIBUTING.md, "SQL s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -397,27 +397,13 @@ async def lifecycle_events(
     return out
 
 
-# The event columns folding reads, and the conversion of such a row.
-FOLD_COLUMNS = (
-    "id, idempotency_key, type, occurred_at, amount, currency, plan, mrr, quantity, reason,"
-    " effective_at, resume_at, nps, discount_until"
-)
+# The event columns folding reads (``FoldEvent``'s fields; its ``key`` is the idempotency key),
+# and the conversion of such a row.
+_FOLD_FIELDS = {f.name: "idempotency_key" if f.name == "key" else f.name for f in fields(FoldEvent)}
+FOLD_COLUMNS = ", ".join(_FOLD_FIELDS.values())
 
 
-def fold_event(r: Mapping[str, Any]) -> FoldEvent:
-    return FoldEvent(
-        id=r["id"],
-        key=r["idempotency_key"],
-        type=r["type"],
-        occurred_at=r["occurred_at"],
-        amount=r["amount"],
-        currency=r["currency"],
-        plan=r["plan"],
-        mrr=r["mrr"],
-        quantity=r["quantity"],
-        reason=r["reason"],
-        effective_at=r["effective_at"],
-        resume_at=r["resume_at"],
-        nps=r["nps"],
-        discount_until=r["discount_until"],
-    )
+def fold_event(row: Mapping[str, Any] | Callable[[str], Any]) -> FoldEvent:
+    """A ``FoldEvent`` from an events row (a mapping, or a getter of its columns)."""
+    get = row if callable(row) else row.__getitem__
+    return FoldEvent(**{name: get(column) for name, column in _FOLD_FIELDS.items()})

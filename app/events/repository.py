@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,9 @@ from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import FoldEvent
-from app.db import driver_connection
+from app.customers.repository import fold_event
+from app.db import driver_connection, typed_columns
+from app.models import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,46 +47,11 @@ class EventRow:
     properties: dict[str, Any]
 
     def fold_event(self) -> FoldEvent:
-        return FoldEvent(
-            id=self.id,
-            key=self.idempotency_key,
-            type=self.type,
-            occurred_at=self.occurred_at,
-            amount=self.amount,
-            currency=self.currency,
-            plan=self.plan,
-            mrr=self.mrr,
-            quantity=self.quantity,
-            reason=self.reason,
-            effective_at=self.effective_at,
-            resume_at=self.resume_at,
-            nps=self.nps,
-            discount_until=self.discount_until,
-        )
+        return fold_event(self.__getattribute__)
 
 
-# (column, array type) in EventRow field order.
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "uuid"),
-    ("idempotency_key", "text"),
-    ("content_hash", "text"),
-    ("customer_id", "text"),
-    ("type", "text"),
-    ("occurred_at", "timestamptz"),
-    ("amount", "bigint"),
-    ("currency", "text"),
-    ("plan", "text"),
-    ("mrr", "bigint"),
-    ("quantity", "bigint"),
-    ("feature", "text"),
-    ("reason", "text"),
-    ("comment", "text"),
-    ("effective_at", "timestamptz"),
-    ("resume_at", "timestamptz"),
-    ("nps", "smallint"),
-    ("discount_until", "timestamptz"),
-    ("properties", "jsonb"),
-)
+# (column, PostgreSQL type) in EventRow field order, typed from the model.
+EVENT_COLUMNS = typed_columns(Event, [f.name for f in fields(EventRow)])
 _NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
 _TYPED = ", ".join(f"{name} {kind}" for name, kind in EVENT_COLUMNS)
 
