@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import (
 from app.config import Settings
 
 
-def make_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
+def make_engine(
+    url: str, settings: Settings, *, server_settings: dict[str, str] | None = None, **overrides: Any
+) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_pre_ping": True,
         "pool_size": settings.db_pool_size,
@@ -39,6 +41,7 @@ def make_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
                 "statement_timeout": str(settings.db_statement_timeout_ms),
                 "idle_in_transaction_session_timeout": "60000",
                 "application_name": "holdfast",
+                **(server_settings or {}),
             },
         },
     }

@@ -25,7 +25,9 @@ from app.customers import dirty
 from app.db import Database
 from app.health.scoring import rescore
 
-DRAIN_BATCH = 500
+# Customers per scoring transaction: their rows stay locked while they are scored, and an
+# ingest for one of them waits that long.
+DRAIN_BATCH = 100
 
 
 @dataclass
