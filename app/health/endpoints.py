@@ -134,8 +134,9 @@ async def lookup_health(
     response_model=CustomerList,
     responses=responses(401, 403, 422),
     summary="Customers by health: who needs attention",
-    description="Customers with their latest materialised score (refreshed on every event and "
-    "by the periodic rescore), its change over 7 and 30 days, and their status now. "
+    description="Customers with their latest materialised score (refreshed within seconds of "
+    "their events by the health scorer, and by the periodic rescore), its change over 7 and 30 "
+    "days, and their status now. "
     "`order=score` lists the lowest scores first.",
 )
 async def list_customers(
