@@ -151,7 +151,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _create_tenant(url: str, settings: Settings, name: str) -> tuple[str, str]:
-    from app.tenants.service import create_tenant
+    from app.onboarding import create_tenant
 
     engine = make_engine(url, settings)
     try:
@@ -178,11 +178,11 @@ def cmd_create_tenant(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _rescore(url: str, settings: Settings) -> str:
     from app.db import Database
-    from app.health.jobs import rescore_all
+    from app.scheduler import periodic_round
 
     database = Database.from_url(url, settings)
     try:
-        report = await rescore_all(database)
+        report = await periodic_round(database)
     finally:
         await database.dispose()
     return (

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         "0 turns the in-process scheduler off (run `holdfast rescore` from cron instead).",
     )
 
+    health_drain_interval_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Materialise the health scores of customers with new events this often "
+        "(scores, lists, tiers and health.tier_changed lag ingest by about this plus one "
+        "drain); 0 turns the in-process scorer off (another replica, or the periodic rescore, "
+        "must then drain).",
+    )
+
     webhook_worker_enabled: bool = Field(
         default=True,
         description="Run the webhook delivery worker in this process (any number of processes "

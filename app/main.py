@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,11 +14,11 @@ from app import __version__
 from app.config import Settings
 from app.customers.endpoints import router as customers_router
 from app.db import Database
+from app.events.endpoints import customer_events_router
 from app.events.endpoints import router as events_router
 from app.events.schemas import EventBatchIn, EventIn
 from app.health.endpoints import router as health_settings_router
 from app.health.endpoints import scores_router as health_router
-from app.health.jobs import RescoreScheduler
 from app.integrations.endpoints import router as integrations_router
 from app.mediatypes import require_declared_media_type
 from app.metrics.endpoints import router as metrics_router
@@ -31,6 +32,7 @@ from app.plans.endpoints import router as plans_router
 from app.privacy.endpoints import router as privacy_router
 from app.problems import install_problem_handlers
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.scheduler import HealthScorer, RescoreScheduler
 from app.signals.endpoints import router as signal_settings_router
 from app.tenants.endpoints import router as api_keys_router
 from app.web.endpoints import STATIC_PATH, static_files
@@ -66,17 +68,31 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     app.state.database, settings.rescore_interval_s
                 )
                 app.state.rescore_scheduler.start()
+            if settings.health_drain_interval_s > 0:
+                app.state.health_scorer = HealthScorer(
+                    settings.database_url,
+                    settings,
+                    registry=app.state.http_metrics.registry,
+                )
+                app.state.health_scorer.start()
             if settings.webhook_worker_enabled:
                 app.state.webhook_worker = DeliveryWorker.from_settings(
                     app.state.database, settings
                 )
                 app.state.webhook_worker.start()
+        # Start-up objects (modules, routes, schemas) never die: keep the collector from walking
+        # them again on every cycle (measured: lower p99 and higher throughput under load).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
             if app.state.rescore_scheduler is not None:
                 await app.state.rescore_scheduler.stop()
                 app.state.rescore_scheduler = None
+            if app.state.health_scorer is not None:
+                await app.state.health_scorer.stop()
+                app.state.health_scorer = None
             if app.state.webhook_worker is not None:
                 await app.state.webhook_worker.stop()
                 app.state.webhook_worker = None
@@ -95,6 +111,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.webhook_worker = None
     app.state.rescore_scheduler = None
+    app.state.health_scorer = None
     app.state.http_metrics = HttpMetrics()
 
     install_problem_handlers(app)
@@ -102,6 +119,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api_keys_router)
     app.include_router(events_router)
     app.include_router(customers_router)
+    app.include_router(customer_events_router)
     app.include_router(health_settings_router)
     app.include_router(health_router)
     app.include_router(plans_router)

@@ -311,18 +311,32 @@ async def audit(database_url: str, ledger: Ledger) -> Audit:
                      coalesce(sum(coalesce(quantity, 1)) FILTER (WHERE type = 'usage'), 0)
                        AS usage_quantity,
                      count(*) FILTER (WHERE type = 'purchase') AS purchase_count,
-                     coalesce(sum(amount) FILTER (WHERE type = 'purchase'), 0) AS revenue_total,
                      count(*) FILTER (WHERE type = 'payment_failed') AS payment_failed_count,
                      min(occurred_at) AS first_seen_at, max(occurred_at) AS last_seen_at
-              FROM events GROUP BY customer_id)
+              FROM events GROUP BY customer_id),
+            -- revenue per currency, as text ("EUR:100,USD:4900"): stored vs recounted
+            revenue_recount AS (
+              SELECT customer_id, string_agg(currency || ':' || total, ',' ORDER BY currency)
+                       AS revenue
+              FROM (SELECT customer_id, currency, sum(coalesce(amount, 0)) AS total
+                    FROM events WHERE type = 'purchase' AND currency IS NOT NULL
+                    GROUP BY 1, 2) per_currency
+              GROUP BY 1),
+            revenue_stored AS (
+              SELECT customer_id, string_agg(currency || ':' || amount, ',' ORDER BY currency)
+                       AS revenue
+              FROM customer_revenue GROUP BY 1)
             SELECT coalesce(c.customer_id, r.customer_id) AS customer_id,
                    row(c.event_count, c.usage_events, c.usage_quantity, c.purchase_count,
-                       c.revenue_total, c.payment_failed_count, c.first_seen_at,
+                       rs.revenue, c.payment_failed_count, c.first_seen_at,
                        c.last_seen_at)::text AS stored,
                    row(r.event_count, r.usage_events, r.usage_quantity, r.purchase_count,
-                       r.revenue_total, r.payment_failed_count, r.first_seen_at,
+                       rr.revenue, r.payment_failed_count, r.first_seen_at,
                        r.last_seen_at)::text AS recounted
-            FROM customers c FULL JOIN recount r ON c.customer_id = r.customer_id
+            FROM customers c
+            FULL JOIN recount r ON c.customer_id = r.customer_id
+            LEFT JOIN revenue_stored rs ON rs.customer_id = c.customer_id
+            LEFT JOIN revenue_recount rr ON rr.customer_id = r.customer_id
         """)
         wrong = [r for r in counters if r["stored"] != r["recounted"]]
         result.check(

@@ -34,7 +34,7 @@ from app.config import Settings  # noqa: E402
 from app.db import Database, driver_connection, make_engine, session_factory  # noqa: E402
 from app.health.jobs import rescore_all  # noqa: E402
 from app.ids import uuid7  # noqa: E402
-from app.tenants.service import create_tenant  # noqa: E402
+from app.onboarding import create_tenant  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
@@ -35,7 +36,7 @@ from app.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.migrate import upgrade
 from app.models.base import Base
-from app.tenants import service as tenants
+from app.onboarding import create_tenant
 from tests.sql_guard import StatementLog
 
 # Every statement the tests' connections run, checked after each test for SQL Citus refuses.
@@ -224,7 +225,7 @@ def bearer(key: str) -> dict[str, str]:
 
 async def make_tenant(bind: AsyncConnection | AsyncEngine, name: str = "acme") -> TenantInfo:
     async with session_factory(bind)() as session, session.begin():
-        tenant, key = await tenants.create_tenant(session, name)
+        tenant, key = await create_tenant(session, name)
     return TenantInfo(id=tenant.id, admin_key=key.plaintext)
 
 
@@ -270,11 +271,20 @@ class Committed:
         )
 
     async def cleanup(self) -> None:
-        if self.tenant_ids:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    text("DELETE FROM tenants WHERE id = ANY(:ids)"), {"ids": self.tenant_ids}
-                )
+        # A server under test may still be scoring these tenants' customers in the background:
+        # the cascading delete can then lose a deadlock to it, and is simply retried.
+        for attempt in range(5):
+            try:
+                if self.tenant_ids:
+                    async with self.engine.begin() as connection:
+                        await connection.execute(
+                            text("DELETE FROM tenants WHERE id = ANY(:ids)"),
+                            {"ids": self.tenant_ids},
+                        )
+                return
+            except DBAPIError as exc:
+                if "deadlock" not in str(exc) or attempt == 4:
+                    raise
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from app.health.freshness import drain_all
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -48,3 +50,9 @@ async def post_batch(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def drain_scores(app: Any) -> None:
+    """Materialise the health scores ingest left to the scorer (the background worker in a
+    server; tests run no background tasks)."""
+    await drain_all(app.state.database)

@@ -132,7 +132,8 @@ class Totals:
     usage_quantity: int = 0
     last_usage_at: datetime | None = None
     purchase_count: int = 0
-    revenue_total: int = 0
+    # Purchase amounts per currency: amounts in different currencies are never added.
+    revenue: dict[str, int] = field(default_factory=dict)
     last_purchase_at: datetime | None = None
     payment_failed_count: int = 0
     last_payment_failed_at: datetime | None = None
@@ -146,7 +147,10 @@ class Totals:
             usage_quantity=self.usage_quantity + other.usage_quantity,
             last_usage_at=_max(self.last_usage_at, other.last_usage_at),
             purchase_count=self.purchase_count + other.purchase_count,
-            revenue_total=self.revenue_total + other.revenue_total,
+            revenue={
+                currency: self.revenue.get(currency, 0) + other.revenue.get(currency, 0)
+                for currency in sorted(self.revenue.keys() | other.revenue.keys())
+            },
             last_purchase_at=_max(self.last_purchase_at, other.last_purchase_at),
             payment_failed_count=self.payment_failed_count + other.payment_failed_count,
             last_payment_failed_at=_max(self.last_payment_failed_at, other.last_payment_failed_at),
@@ -174,7 +178,10 @@ def totals_of(events: Iterable[FoldEvent]) -> Totals:
             totals.last_usage_at = _max(totals.last_usage_at, event.occurred_at)
         elif event.type == "purchase":
             totals.purchase_count += 1
-            totals.revenue_total += event.amount or 0
+            if event.currency is not None:
+                totals.revenue[event.currency] = totals.revenue.get(event.currency, 0) + (
+                    event.amount or 0
+                )
             totals.last_purchase_at = _max(totals.last_purchase_at, event.occurred_at)
         elif event.type == "payment_failed":
             totals.payment_failed_count += 1

@@ -1,89 +1,128 @@
-"""SQL for customer state: locking and writing a batch's customers, status changes, usage
-rollups (asyncpg, one statement per batch), and the reads behind the customer endpoints."""
+"""SQL for customer state, the one place that reads, locks and writes customer rows: a batch's
+counters, usage days and revenue (one statement), re-folded lifecycles and their status
+changes, and the reads behind the customer endpoints and other packages.
+
+Hot-path statements go to asyncpg with typed arrays (see CONTRIBUTING.md, "SQL style")."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from pydantic_core import to_json
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.customers.fold import Change, FoldEvent
-from app.db import driver_connection
-from app.models import Customer, Event, TenantPurchaseRhythm
+from app.customers.fold import Change, FoldEvent, Lifecycle
+from app.customers.sql import LIFECYCLE_TYPES_SQL
+from app.db import driver_connection, typed_columns
+from app.models import Customer, CustomerStatusChange, TenantPurchaseRhythm
 
-LIFECYCLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("status", "text"),
-    ("plan", "text"),
-    ("mrr", "bigint"),
-    ("plan_mrr", "bigint"),
+# Lifecycle columns of the customer row: the fields of ``fold.Lifecycle`` (its bookkeeping of
+# which event scheduled what excepted), typed from the model.
+LIFECYCLE_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in fields(Lifecycle)
+    if f.name not in {"pending_cancel_event", "pause_event", "discount_event"}
+)
+LIFECYCLE_COLUMNS = typed_columns(Customer, (*LIFECYCLE_FIELDS, "mrr"))
+
+# How each counter of ``fold.Totals`` is computed from a batch's new events (``e``) and merged
+# into the stored row: (aggregate, merge). ``fold.totals_of`` is the reference; a property test
+# holds this SQL equal to it. Revenue is per currency, in ``customer_revenue``.
+COUNTERS: dict[str, tuple[str, str]] = {
+    "event_count": ("count(*)", "add"),
+    "first_seen_at": ("min(occurred_at)", "least"),
+    "last_seen_at": ("max(occurred_at)", "greatest"),
+    "usage_events": ("count(*) FILTER (WHERE type = 'usage')", "add"),
+    "usage_quantity": (
+        "coalesce(sum(coalesce(quantity, 1)) FILTER (WHERE type = 'usage'), 0)",
+        "add",
+    ),
+    "last_usage_at": ("max(occurred_at) FILTER (WHERE type = 'usage')", "greatest"),
+    "purchase_count": ("count(*) FILTER (WHERE type = 'purchase')", "add"),
+    "last_purchase_at": ("max(occurred_at) FILTER (WHERE type = 'purchase')", "greatest"),
+    "payment_failed_count": ("count(*) FILTER (WHERE type = 'payment_failed')", "add"),
+    "last_payment_failed_at": (
+        "max(occurred_at) FILTER (WHERE type = 'payment_failed')",
+        "greatest",
+    ),
+}
+_MERGE = {
+    "add": "customers.{0} + EXCLUDED.{0}",
+    "least": "least(customers.{0}, EXCLUDED.{0})",
+    "greatest": "greatest(customers.{0}, EXCLUDED.{0})",
+}
+_MERGE_COUNTERS = ", ".join(
+    f"{name} = {_MERGE[merge].format(name)}" for name, (_, merge) in COUNTERS.items()
+)
+
+# The facts of a batch's new events the counters need, one array each.
+BATCH_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("customer_id", "text"),
+    ("type", "text"),
+    ("occurred_at", "timestamptz"),
+    ("quantity", "bigint"),
+    ("amount", "bigint"),
     ("currency", "text"),
-    ("subscribed_at", "timestamptz"),
-    ("paused_at", "timestamptz"),
-    ("paused_until", "timestamptz"),
-    ("cancel_requested_at", "timestamptz"),
-    ("cancel_effective_at", "timestamptz"),
-    ("cancelled_at", "timestamptz"),
-    ("cancel_reason", "text"),
-    ("reactivated_at", "timestamptz"),
-    ("nps_latest", "smallint"),
-    ("nps_previous", "smallint"),
-    ("nps_at", "timestamptz"),
-    ("discount_until", "timestamptz"),
-    ("discount_base_mrr", "bigint"),
 )
-TOTALS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_count", "bigint"),
-    ("first_seen_at", "timestamptz"),
-    ("last_seen_at", "timestamptz"),
-    ("usage_events", "bigint"),
-    ("usage_quantity", "bigint"),
-    ("last_usage_at", "timestamptz"),
-    ("purchase_count", "bigint"),
-    ("revenue_total", "bigint"),
-    ("last_purchase_at", "timestamptz"),
-    ("payment_failed_count", "bigint"),
-    ("last_payment_failed_at", "timestamptz"),
-)
-STATE_COLUMNS = LIFECYCLE_COLUMNS + TOTALS_COLUMNS
+_BATCH = ", ".join(f"{name} {kind}" for name, kind in BATCH_COLUMNS)
 
-_LOCK = """
-INSERT INTO customers (tenant_id, customer_id, first_seen_at, last_seen_at)
-SELECT $1, customer_id, first_seen_at, last_seen_at
-FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[])
-     AS u(customer_id, first_seen_at, last_seen_at)
-ORDER BY customer_id
-ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
-RETURNING *
+# One statement per batch: create or lock every touched customer (in id order, the one lock
+# order of the customer rows) while merging its counters, add the usage days and the revenue
+# per currency, and mark the customers' health scores stale (each mark after its customer's
+# lock: see app.customers.dirty). The time is a parameter (no now() in ON CONFLICT DO UPDATE,
+# which Citus refuses).
+_APPLY_COUNTERS = f"""
+WITH e AS (
+    SELECT * FROM jsonb_to_recordset($3::jsonb) AS e({_BATCH})
+), touched AS (
+    INSERT INTO customers (tenant_id, customer_id, updated_at, {", ".join(COUNTERS)})
+    SELECT $1, customer_id, $2, {", ".join(aggregate for aggregate, _ in COUNTERS.values())}
+    FROM e GROUP BY customer_id ORDER BY customer_id
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {_MERGE_COUNTERS}
+    RETURNING customer_id
+), days AS (
+    INSERT INTO usage_daily (tenant_id, customer_id, day, quantity, events)
+    SELECT $1, customer_id, (occurred_at AT TIME ZONE 'UTC')::date,
+           sum(coalesce(quantity, 1)), count(*)
+    FROM e WHERE type = 'usage' GROUP BY 2, 3 ORDER BY 2, 3
+    ON CONFLICT (tenant_id, customer_id, day) DO UPDATE
+    SET quantity = usage_daily.quantity + EXCLUDED.quantity,
+        events = usage_daily.events + EXCLUDED.events
+), revenue AS (
+    INSERT INTO customer_revenue (tenant_id, customer_id, currency, amount, purchases)
+    SELECT $1, customer_id, currency, coalesce(sum(amount), 0), count(*)
+    FROM e WHERE type = 'purchase' AND currency IS NOT NULL GROUP BY 2, 3 ORDER BY 2, 3
+    ON CONFLICT (tenant_id, customer_id, currency) DO UPDATE
+    SET amount = customer_revenue.amount + EXCLUDED.amount,
+        purchases = customer_revenue.purchases + EXCLUDED.purchases
+), marked AS (
+    INSERT INTO health_dirty (tenant_id, customer_id, marked_at)
+    SELECT $1, customer_id, $2 FROM touched
+    ON CONFLICT (tenant_id, customer_id) DO NOTHING
+)
+SELECT customer_id FROM touched
 """
 
-_SET = ", ".join(f"{name} = u.{name}" for name, _ in STATE_COLUMNS)
-_NAMES = ", ".join(name for name, _ in STATE_COLUMNS)
-_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(STATE_COLUMNS, start=3))
-_UPDATE = f"""
-UPDATE customers AS c SET {_SET}, updated_at = now()
+_SET = ", ".join(f"{name} = u.{name}" for name, _ in LIFECYCLE_COLUMNS)
+_NAMES = ", ".join(name for name, _ in LIFECYCLE_COLUMNS)
+_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(LIFECYCLE_COLUMNS, start=3))
+_UPDATE_LIFECYCLE = f"""
+UPDATE customers AS c SET {_SET}
 FROM unnest($2::text[], {_ARRAYS}) AS u(customer_id, {_NAMES})
 WHERE c.tenant_id = $1 AND c.customer_id = u.customer_id
 """
 
-CHANGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("customer_id", "text"),
-    ("effective_at", "timestamptz"),
-    ("seq", "smallint"),
-    ("kind", "text"),
-    ("status", "text"),
-    ("previous_status", "text"),
-    ("plan", "text"),
-    ("mrr", "bigint"),
-    ("previous_mrr", "bigint"),
-    ("currency", "text"),
-    ("reason", "text"),
-    ("event_id", "uuid"),
+# The status history, as ``fold.Change`` has it.
+CHANGE_COLUMNS = typed_columns(
+    CustomerStatusChange, ("customer_id", *(f.name for f in fields(Change)))
 )
 _CHANGE_NAMES = ", ".join(name for name, _ in CHANGE_COLUMNS)
 _CHANGE_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(CHANGE_COLUMNS, start=2))
@@ -92,51 +131,108 @@ INSERT INTO customer_status_changes (tenant_id, {_CHANGE_NAMES})
 SELECT $1, {_CHANGE_NAMES} FROM unnest({_CHANGE_ARRAYS}) AS u({_CHANGE_NAMES})
 """
 
-_ADD_USAGE = """
-INSERT INTO usage_daily (tenant_id, customer_id, day, quantity, events)
-SELECT $1, customer_id, day, quantity, events
-FROM unnest($2::text[], $3::date[], $4::bigint[], $5::int[])
-     AS u(customer_id, day, quantity, events)
-ORDER BY customer_id, day
-ON CONFLICT (tenant_id, customer_id, day) DO UPDATE
-SET quantity = usage_daily.quantity + EXCLUDED.quantity,
-    events = usage_daily.events + EXCLUDED.events
-"""
 
-
-@dataclass(frozen=True, slots=True)
-class SeenRange:
-    customer_id: str
-    first_seen_at: datetime
-    last_seen_at: datetime
+async def apply_counters(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: Sequence[tuple[str, FoldEvent]],
+    now: datetime,
+) -> list[str]:
+    """Merge new events into their customers' counters, usage days and revenue, creating the
+    customers that are new, and mark their health scores stale; the touched customers stay
+    locked to the end of the transaction. Returns their ids."""
+    if not events:
+        return []
+    conn = await driver_connection(session)
+    # One JSON array, parsed by PostgreSQL (see app.events.repository).
+    batch = to_json(
+        [
+            {"customer_id": cid, **{name: getattr(e, name) for name, _ in BATCH_COLUMNS[1:]}}
+            for cid, e in events
+        ]
+    )
+    records = await conn.fetch(_APPLY_COUNTERS, tenant_id, now, batch.decode())
+    return [r["customer_id"] for r in records]
 
 
 async def lock_customers(
-    session: AsyncSession, tenant_id: uuid.UUID, seen: Sequence[SeenRange]
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Create missing customers and lock every one of them for the rest of the transaction
-    (in customer id order); returns their current rows."""
-    ordered = sorted(seen, key=lambda s: s.customer_id)
+    """Lock existing customers for the rest of the transaction, in customer id order (the one
+    order every writer of customer rows uses), and return their rows."""
+    if not customer_ids:
+        return {}
     conn = await driver_connection(session)
     records = await conn.fetch(
-        _LOCK,
+        "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
+        " ORDER BY customer_id FOR UPDATE",
         tenant_id,
-        [s.customer_id for s in ordered],
-        [s.first_seen_at for s in ordered],
-        [s.last_seen_at for s in ordered],
+        sorted(set(customer_ids)),
     )
     return {r["customer_id"]: dict(r) for r in records}
 
 
-async def update_customers(
-    session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Mapping[str, Any]]
+async def customer_rows(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    *,
+    lock: bool = False,
+) -> list[dict[str, Any]]:
+    """Customer rows (all of the tenant's when ``customer_ids`` is None), in id order; with
+    ``lock``, locked like :func:`lock_customers`."""
+    if customer_ids is not None and lock:
+        return list((await lock_customers(session, tenant_id, customer_ids)).values())
+    conn = await driver_connection(session)
+    suffix = " ORDER BY customer_id" + (" FOR UPDATE" if lock else "")
+    if customer_ids is None:
+        records = await conn.fetch(
+            "SELECT * FROM customers WHERE tenant_id = $1" + suffix, tenant_id
+        )
+    else:
+        records = await conn.fetch(
+            "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
+            + suffix,
+            tenant_id,
+            list(customer_ids),
+        )
+    return [dict(r) for r in records]
+
+
+async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:
+    conn = await driver_connection(session)
+    found = await conn.fetchval(
+        "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id
+    )
+    return found is not None
+
+
+async def customer_ids_after(
+    session: AsyncSession, tenant_id: uuid.UUID, after: str, limit: int
+) -> list[str]:
+    """The next ``limit`` customer ids after ``after``, in id order (to walk a tenant in chunks)."""
+    conn = await driver_connection(session)
+    records = await conn.fetch(
+        "SELECT customer_id FROM customers WHERE tenant_id = $1 AND customer_id > $2"
+        " ORDER BY customer_id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [r["customer_id"] for r in records]
+
+
+async def update_lifecycle(
+    session: AsyncSession, tenant_id: uuid.UUID, states: Mapping[str, Lifecycle]
 ) -> None:
-    if not rows:
+    """Store re-folded lifecycle states (customers already locked)."""
+    if not states:
         return
     conn = await driver_connection(session)
-    columns = [[row["customer_id"] for row in rows]]
-    columns += [[row[name] for row in rows] for name, _ in STATE_COLUMNS]
-    await conn.execute(_UPDATE, tenant_id, *columns)
+    ids = sorted(states)
+    columns: list[list[Any]] = [ids]
+    columns += [[getattr(states[cid], name) for cid in ids] for name, _ in LIFECYCLE_COLUMNS]
+    await conn.execute(_UPDATE_LIFECYCLE, tenant_id, *columns)
 
 
 async def replace_status_changes(
@@ -160,24 +256,18 @@ async def replace_status_changes(
     await conn.execute(_INSERT_CHANGES, tenant_id, *columns)
 
 
-async def add_usage(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    usage: Mapping[tuple[str, date], tuple[int, int]],
-) -> None:
-    """Add ``{(customer_id, day): (quantity, events)}`` to the daily rollup."""
-    if not usage:
-        return
-    keys = sorted(usage)
+async def revenue(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: str
+) -> dict[str, tuple[int, int]]:
+    """``{currency: (amount, purchases)}`` of one customer."""
     conn = await driver_connection(session)
-    await conn.execute(
-        _ADD_USAGE,
+    records = await conn.fetch(
+        "SELECT currency, amount, purchases FROM customer_revenue"
+        " WHERE tenant_id = $1 AND customer_id = $2 ORDER BY currency",
         tenant_id,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [usage[k][0] for k in keys],
-        [usage[k][1] for k in keys],
+        customer_id,
     )
+    return {r["currency"]: (r["amount"], r["purchases"]) for r in records}
 
 
 async def get_customer(
@@ -210,11 +300,7 @@ rhythm AS (
 
 _CUSTOMER_RHYTHM = f"""
 WITH {RHYTHM_CTES.format(where="AND customer_id = :customer_id")}
-SELECT r.purchase_days, r.median_gap, r.last_purchase_at,
-       (SELECT array_agg(DISTINCT currency) FROM events
-        WHERE tenant_id = :tenant_id AND customer_id = :customer_id AND type = 'purchase')
-           AS currencies
-FROM rhythm r
+SELECT r.purchase_days, r.median_gap, r.last_purchase_at FROM rhythm r
 """
 
 _TENANT_MEDIAN = f"""
@@ -230,13 +316,12 @@ class PurchaseFacts:
     purchase_days: int
     median_interval_days: float | None
     last_purchase_at: datetime | None
-    currencies: list[str]
 
 
 async def purchase_facts(
     session: AsyncSession, tenant_id: uuid.UUID, customer_id: str
 ) -> PurchaseFacts:
-    """The customer's purchase days, median interval, last purchase and purchase currencies."""
+    """The customer's purchase days, median interval and last purchase."""
     row = (
         (
             await session.execute(
@@ -247,13 +332,12 @@ async def purchase_facts(
         .one_or_none()
     )
     if row is None:
-        return PurchaseFacts(0, None, None, [])
+        return PurchaseFacts(0, None, None)
     median = row["median_gap"]
     return PurchaseFacts(
         purchase_days=int(row["purchase_days"]),
         median_interval_days=None if median is None else float(median),
         last_purchase_at=row["last_purchase_at"],
-        currencies=sorted(row["currencies"] or []),
     )
 
 
@@ -290,28 +374,6 @@ async def stored_tenant_median_interval(
     return None if row is None else (row.median_interval_days,)
 
 
-async def customer_events(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_id: str,
-    *,
-    types: Sequence[str] | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Sequence[Event]:
-    """A page of a customer's events, newest first, strictly after the ``before`` cursor."""
-    query = select(Event).where(Event.tenant_id == tenant_id, Event.customer_id == customer_id)
-    if types:
-        query = query.where(Event.type.in_(types))
-    if before is not None:
-        at, event_id = before
-        query = query.where(
-            or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < event_id))
-        )
-    query = query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
-    return (await session.scalars(query)).all()
-
-
 async def lifecycle_events(
     session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Sequence[str]
 ) -> dict[str, list[FoldEvent]]:
@@ -324,7 +386,7 @@ async def lifecycle_events(
         SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND customer_id = ANY($2::text[])
-          AND type <> 'usage' AND type <> 'payment_failed'
+          AND type IN {LIFECYCLE_TYPES_SQL}
         """,
         tenant_id,
         list(customer_ids),
@@ -335,86 +397,16 @@ async def lifecycle_events(
     return out
 
 
-# The event columns folding reads, and the conversion of such a row.
-FOLD_COLUMNS = (
-    "id, idempotency_key, type, occurred_at, amount, currency, plan, mrr, quantity, reason,"
-    " effective_at, resume_at, nps, discount_until"
-)
+# The event columns folding reads (``FoldEvent``'s fields; its ``key`` is the idempotency key),
+# and the conversion of such a row.
+_FOLD_FIELDS = {f.name: "idempotency_key" if f.name == "key" else f.name for f in fields(FoldEvent)}
+FOLD_COLUMNS = ", ".join(_FOLD_FIELDS.values())
 
 
-def fold_event(r: Mapping[str, Any]) -> FoldEvent:
-    return FoldEvent(
-        id=r["id"],
-        key=r["idempotency_key"],
-        type=r["type"],
-        occurred_at=r["occurred_at"],
-        amount=r["amount"],
-        currency=r["currency"],
-        plan=r["plan"],
-        mrr=r["mrr"],
-        quantity=r["quantity"],
-        reason=r["reason"],
-        effective_at=r["effective_at"],
-        resume_at=r["resume_at"],
-        nps=r["nps"],
-        discount_until=r["discount_until"],
-    )
-
-
-async def customer_rows(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_ids: Sequence[str] | None,
-    *,
-    lock: bool = False,
-) -> list[dict[str, Any]]:
-    """Customer rows (all of the tenant's when ``customer_ids`` is None), in id order. With
-    ``lock``, the rows stay locked to the end of the transaction (in id order, like ingest), so
-    a rescore and an ingest of the same customer apply one after the other."""
-    conn = await driver_connection(session)
-    suffix = " ORDER BY customer_id" + (" FOR UPDATE" if lock else "")
-    if customer_ids is None:
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1" + suffix, tenant_id
-        )
-    else:
-        if not customer_ids:
-            return []
-        # The id range bounds the index read to the chunk under any plan (see
-        # app/health/repository.py).
-        ids = list(customer_ids)
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
-            " AND customer_id BETWEEN $3 AND $4" + suffix,
-            tenant_id,
-            ids,
-            min(ids),
-            max(ids),
-        )
-    return [dict(r) for r in records]
-
-
-async def customer_ids_after(
-    session: AsyncSession, tenant_id: uuid.UUID, after: str, limit: int
-) -> list[str]:
-    """The next ``limit`` customer ids after ``after``, in id order (keyset paging)."""
-    conn = await driver_connection(session)
-    records = await conn.fetch(
-        "SELECT customer_id FROM customers WHERE tenant_id = $1 AND customer_id > $2"
-        " ORDER BY customer_id LIMIT $3",
-        tenant_id,
-        after,
-        limit,
-    )
-    return [r["customer_id"] for r in records]
-
-
-async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:
-    conn = await driver_connection(session)
-    found = await conn.fetchval(
-        "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id
-    )
-    return found is not None
+def fold_event(row: Mapping[str, Any] | Callable[[str], Any]) -> FoldEvent:
+    """A ``FoldEvent`` from an events row (a mapping, or a getter of its columns)."""
+    get = row if callable(row) else row.__getitem__
+    return FoldEvent(**{name: get(column) for name, column in _FOLD_FIELDS.items()})
 
 
 async def customers_between(session: AsyncSession, tenant_id: uuid.UUID, lo: str, hi: str) -> int:

@@ -30,6 +30,12 @@ class Counters(BaseModel):
     payment_failures: int
 
 
+class Revenue(BaseModel):
+    currency: str = Field(description="ISO 4217 currency of these purchases.")
+    amount: int = Field(description="Sum of the purchase amounts in this currency, minor units.")
+    purchases: int = Field(description="Purchases in this currency.")
+
+
 class Nps(BaseModel):
     latest: int
     previous: int | None
@@ -60,15 +66,18 @@ class CustomerRead(BaseModel):
     pending_cancellation: PendingCancellation | None
     discount: Discount | None
     counters: Counters
-    revenue_total: int = Field(description="Sum of purchase amounts, minor units.")
-    lifetime_revenue: int = Field(
-        description="Everything the customer has paid: the sum of its purchase amounts (the "
-        "same as revenue_total), minor units of lifetime_revenue_currency."
+    revenue: list[Revenue] = Field(
+        description="Purchase amounts per currency, by currency code. Amounts in different "
+        "currencies are never added."
+    )
+    lifetime_revenue: int | None = Field(
+        description="Everything the customer has paid, minor units of "
+        "lifetime_revenue_currency: 0 without purchases, null when it paid in more than one "
+        "currency (see revenue)."
     )
     lifetime_revenue_currency: str | None = Field(
-        description="The currency of the customer's purchases; null without purchases, or when "
-        "it paid in more than one currency (lifetime_revenue then adds amounts in different "
-        "currencies)."
+        description="The one currency of the customer's purchases; null without purchases or "
+        "with several currencies."
     )
     purchase_days: int = Field(
         description="UTC days with at least one purchase (several purchases on one day are one "
@@ -132,9 +141,18 @@ class CustomerRead(BaseModel):
                 purchases=row.purchase_count,
                 payment_failures=row.payment_failed_count,
             ),
-            revenue_total=row.revenue_total,
-            lifetime_revenue=row.revenue_total,
-            lifetime_revenue_currency=view.revenue_currency,
+            revenue=[
+                Revenue(currency=currency, amount=amount, purchases=purchases)
+                for currency, (amount, purchases) in sorted(view.revenue.items())
+            ],
+            lifetime_revenue=(
+                0
+                if not view.revenue
+                else next(iter(view.revenue.values()))[0]
+                if len(view.revenue) == 1
+                else None
+            ),
+            lifetime_revenue_currency=next(iter(view.revenue)) if len(view.revenue) == 1 else None,
             purchase_days=view.purchases.purchase_days,
             median_purchase_interval_days=view.purchases.median_interval_days,
             expected_next_purchase_at=view.purchases.expected_next_purchase_at,

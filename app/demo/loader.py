@@ -17,12 +17,14 @@ from app.demo.generator import PLANS, FlowAction, generate
 from app.errors import HoldfastError
 from app.events.schemas import EVENT_ADAPTER
 from app.events.service import ingest
-from app.health.jobs import backfill_snapshots, rescore_tenant
+from app.health.freshness import drain_tenant
+from app.health.jobs import backfill_snapshots
 from app.models import CancellationFlow, Tenant
 from app.offers.flows import service as flow_service
+from app.onboarding import create_tenant
 from app.plans.schemas import PlanPut
 from app.plans.service import put_plan
-from app.tenants.service import create_api_key, create_tenant
+from app.tenants.service import create_api_key
 
 DEMO_TENANT = "Holdfast demo"
 BATCH = 1000
@@ -166,7 +168,8 @@ async def load_demo(
     report(0, steps, "health history")
     await backfill_snapshots(database, tenant_id, days=7 * steps, step_days=7)
     report(steps - 1, steps, "health history")
-    await rescore_tenant(database, tenant_id)
+    # Every loaded customer was marked for scoring: materialise them all now.
+    await drain_tenant(database, tenant_id)
     report(steps, steps, "health history")
     return DemoResult(
         tenant_id=tenant_id,

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
-from pydantic import ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import to_json
 
+from app import cursors
 from app.db import Session
 from app.errors import IdempotencyConflict, InvalidInput
-from app.events import service
+from app.events import service, timeline
 from app.events.schemas import (
     EVENT_ADAPTER,
     MAX_BATCH,
@@ -16,51 +18,107 @@ from app.events.schemas import (
     BatchResult,
     Event,
     EventAccepted,
+    EventPage,
+    EventRead,
 )
-from app.inputs import RequestModel
+from app.ids import ID_PATTERN
+from app.models import EVENT_TYPES
 from app.openapi import ValidationIssue, json_body, responses
 from app.problems import validation_errors
-from app.tenants.auth import EventsWriter
+from app.tenants.auth import EventsWriter, Reader
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+customer_events_router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+EventType = Literal[
+    "purchase",
+    "usage",
+    "cancellation",
+    "pause",
+    "resume",
+    "plan_change",
+    "payment_failed",
+    "feedback",
+]
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+# Pydantic reports a field of a tagged union under the tag ("purchase", "amount"): the tag is
+# not a field of the body, so it is dropped from the paths clients see ("amount").
+_TAGS = frozenset(EVENT_TYPES)
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON; a 422 problem (never a 500) for anything unparsable."""
-    body = await request.body()
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-        raise InvalidInput(
-            "The request body is not valid JSON.",
-            errors=[{"loc": ["body"], "msg": f"Invalid JSON: {detail}", "type": "json_invalid"}],
-        ) from None
-
-
-def _issues(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    issues = validation_errors(exc.errors(include_url=False, include_input=False))
+def _issues(
+    errors: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    issues = validation_errors(errors)
     for issue in issues:
-        issue["loc"] = [*prefix, *issue["loc"]]
+        loc = issue["loc"]
+        if loc and isinstance(loc[0], str) and loc[0] in _TAGS:
+            loc = loc[1:]
+        issue["loc"] = [*prefix, *loc]
     return issues
 
 
-def parse_event(payload: Any) -> Event:
+def _pydantic_errors(exc: ValidationError) -> list[Any]:
+    return exc.errors(include_url=False, include_input=False)
+
+
+def parse_event(body: bytes) -> Event:
+    """One event from the raw body, parsed and validated in one pass; 422 with field paths."""
     try:
-        return EVENT_ADAPTER.validate_python(payload)
+        return EVENT_ADAPTER.validate_json(body)
     except ValidationError as exc:
         raise InvalidInput(
-            "The event is invalid; see errors.", errors=_issues(exc, ("body",))
+            "The event is invalid; see errors.", errors=_issues(_pydantic_errors(exc), ("body",))
         ) from None
 
 
-class _Envelope(RequestModel):
+class _Batch(BaseModel):
+    # Strict like every request model (app.inputs); each event applies its own rules.
     model_config = ConfigDict(extra="forbid", strict=True)
-    events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
+    events: list[Event] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+_BATCH_ADAPTER: TypeAdapter[_Batch] = TypeAdapter(_Batch)
+_ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def parse_batch(body: bytes) -> list[Event | list[dict[str, Any]]]:
+    """Each item of a batch: the event, or its errors (paths from the body down).
+
+    The whole body is parsed and validated in one pass. Only when some item fails are the
+    valid ones validated again, each on its own, to keep them (a batch's items are kept or
+    rejected one by one). A fault of the envelope (not an object, no events, too many, an
+    unknown field) rejects the whole body.
+    """
+    try:
+        return list(_BATCH_ADAPTER.validate_json(body).events)
+    except ValidationError as exc:
+        errors = _pydantic_errors(exc)
+    per_item: dict[int, list[dict[str, Any]]] = {}
+    envelope = []
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
+            per_item.setdefault(loc[1], []).append(error)
+        else:
+            envelope.append(error)
+    if envelope:
+        raise InvalidInput("The batch is invalid; see errors.", errors=_issues(envelope, ("body",)))
+    items = _ANY_JSON.validate_json(body)["events"]
+    out: list[Event | list[dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        if index in per_item:
+            out.append(
+                _issues(
+                    [{**e, "loc": e["loc"][2:]} for e in per_item[index]],
+                    ("body", "events", index),
+                )
+            )
+        else:
+            out.append(EVENT_ADAPTER.validate_json(to_json(item)))
+    return out
 
 
 @router.post(
@@ -80,12 +138,12 @@ class _Envelope(RequestModel):
 async def ingest_event(
     request: Request, response: Response, principal: EventsWriter, session: Session
 ) -> EventAccepted:
-    event = parse_event(await read_json(request))
+    event = parse_event(await request.body())
     outcome = (await service.ingest(session, principal.tenant_id, [event])).outcomes[0]
     if outcome.status == "invalid":
         raise InvalidInput(
             "The event is invalid; see errors.",
-            errors=[{**e, "loc": ["body", *e["loc"]]} for e in outcome.errors],
+            errors=_issues(outcome.errors, ("body",)),
         )
     if outcome.status == "conflict":
         raise IdempotencyConflict(
@@ -119,38 +177,35 @@ async def ingest_event(
 async def ingest_event_batch(
     request: Request, principal: EventsWriter, session: Session
 ) -> BatchResult:
-    try:
-        envelope = _Envelope.model_validate(await read_json(request))
-    except ValidationError as exc:
-        raise InvalidInput(
-            "The batch is invalid; see errors.", errors=_issues(exc, ("body",))
-        ) from None
-
-    results: list[BatchItemResult | None] = [None] * len(envelope.events)
+    items = parse_batch(await request.body())
+    results: list[BatchItemResult | None] = [None] * len(items)
     valid: list[tuple[int, Event]] = []
-    for index, item in enumerate(envelope.events):
-        try:
-            valid.append((index, EVENT_ADAPTER.validate_python(item)))
-        except ValidationError as exc:
-            results[index] = _rejected(index, _issues(exc))
+    for index, item in enumerate(items):
+        if isinstance(item, list):
+            results[index] = _rejected(index, item)
+        else:
+            valid.append((index, item))
 
     ingested = await service.ingest(session, principal.tenant_id, [event for _, event in valid])
     for (index, _), outcome in zip(valid, ingested.outcomes, strict=True):
         if outcome.status == "invalid":
-            results[index] = _rejected(index, list(outcome.errors))
+            results[index] = _rejected(index, _issues(outcome.errors, ("body", "events", index)))
         elif outcome.status == "conflict":
             results[index] = _rejected(
                 index,
                 [
                     {
-                        "loc": ["idempotency_key"],
+                        "loc": ["body", "events", index, "idempotency_key"],
                         "msg": f"already used for different content (event {outcome.id})",
                         "type": "idempotency_conflict",
                     }
                 ],
             )
         else:
-            results[index] = BatchItemResult(index=index, status=outcome.status, id=outcome.id)
+            # Trusted values: no validation needed to build the result.
+            results[index] = BatchItemResult.model_construct(
+                index=index, status=outcome.status, id=outcome.id
+            )
 
     final = [r for r in results if r is not None]
     return BatchResult(
@@ -167,3 +222,23 @@ def _rejected(index: int, issues: list[dict[str, Any]]) -> BatchItemResult:
         status="rejected",
         errors=[ValidationIssue.model_validate(issue) for issue in issues],
     )
+
+
+@customer_events_router.get(
+    "/{customer_id}/events",
+    response_model=EventPage,
+    responses=responses(401, 403, 404, 422),
+    summary="A customer's event timeline, newest first",
+)
+async def list_customer_events(
+    customer_id: CustomerIdPath,
+    principal: Reader,
+    session: Session,
+    type: Annotated[list[EventType] | None, Query(description="Only these types.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, cursors.TIME_ID_QUERY] = None,
+) -> EventPage:
+    events, next_cursor = await timeline.list_customer_events(
+        session, principal.tenant_id, customer_id, types=type, cursor=cursor, limit=limit
+    )
+    return EventPage(items=[EventRead.model_validate(e) for e in events], next_cursor=next_cursor)

@@ -8,16 +8,20 @@ never wait on each other in a cycle.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import FoldEvent
-from app.db import driver_connection
+from app.customers.repository import fold_event
+from app.db import driver_connection, typed_columns
+from app.models import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,56 +44,23 @@ class EventRow:
     resume_at: datetime | None
     nps: int | None
     discount_until: datetime | None
-    properties: str  # JSON text
+    properties: dict[str, Any]
 
     def fold_event(self) -> FoldEvent:
-        return FoldEvent(
-            id=self.id,
-            key=self.idempotency_key,
-            type=self.type,
-            occurred_at=self.occurred_at,
-            amount=self.amount,
-            currency=self.currency,
-            plan=self.plan,
-            mrr=self.mrr,
-            quantity=self.quantity,
-            reason=self.reason,
-            effective_at=self.effective_at,
-            resume_at=self.resume_at,
-            nps=self.nps,
-            discount_until=self.discount_until,
-        )
+        return fold_event(self.__getattribute__)
 
 
-# (column, array type) in EventRow field order.
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "uuid"),
-    ("idempotency_key", "text"),
-    ("content_hash", "text"),
-    ("customer_id", "text"),
-    ("type", "text"),
-    ("occurred_at", "timestamptz"),
-    ("amount", "bigint"),
-    ("currency", "text"),
-    ("plan", "text"),
-    ("mrr", "bigint"),
-    ("quantity", "bigint"),
-    ("feature", "text"),
-    ("reason", "text"),
-    ("comment", "text"),
-    ("effective_at", "timestamptz"),
-    ("resume_at", "timestamptz"),
-    ("nps", "smallint"),
-    ("discount_until", "timestamptz"),
-    ("properties", "jsonb"),
-)
+# (column, PostgreSQL type) in EventRow field order, typed from the model.
+EVENT_COLUMNS = typed_columns(Event, [f.name for f in fields(EventRow)])
 _NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
-_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(EVENT_COLUMNS, start=3))
+_TYPED = ", ".join(f"{name} {kind}" for name, kind in EVENT_COLUMNS)
 
+# The batch travels as one JSON array of row objects: PostgreSQL parses it in C, where typed
+# arrays would cost the driver a Python type check per value (measured: a fifth of a batch).
 _INSERT_EVENTS = f"""
 INSERT INTO events (tenant_id, source, {_NAMES})
 SELECT $1, $2, {_NAMES}
-FROM unnest({_ARRAYS}) AS u({_NAMES})
+FROM jsonb_to_recordset($3::jsonb) AS u({_TYPED})
 ORDER BY idempotency_key
 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 RETURNING idempotency_key, id
@@ -97,7 +68,11 @@ RETURNING idempotency_key, id
 
 
 def event_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
-    return [[getattr(row, name) for row in rows] for name, _ in EVENT_COLUMNS]
+    """One list per column of ``EVENT_COLUMNS`` (``properties`` as JSON text), for typed
+    ``unnest`` arrays or COPY."""
+    columns = [[getattr(row, name) for row in rows] for name, _ in EVENT_COLUMNS]
+    columns[-1] = [json.dumps(p, separators=(",", ":")) for p in columns[-1]]
+    return columns
 
 
 async def insert_events(
@@ -110,7 +85,8 @@ async def insert_events(
     if not rows:
         return {}
     conn = await driver_connection(session)
-    records = await conn.fetch(_INSERT_EVENTS, tenant_id, source, *event_columns(rows))
+    batch = to_json([{name: getattr(row, name) for name, _ in EVENT_COLUMNS} for row in rows])
+    records = await conn.fetch(_INSERT_EVENTS, tenant_id, source, batch.decode())
     return {record["idempotency_key"]: record["id"] for record in records}
 
 

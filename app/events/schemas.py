@@ -8,6 +8,7 @@ shape it would refuse.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.ids import ID_PATTERN as ID_PATTERN
 from app.inputs import Instant, RequestModel
 from app.money import Currency
 from app.openapi import ValidationIssue
@@ -60,9 +62,6 @@ CancellationReason = Literal[
 ]
 
 _NO_NUL = r"^[^\x00]*$"
-# Ids travel in URL paths: a conservative alphabet that still fits emails, UUIDs, Stripe ids
-# and "auth0|..." style ids.
-ID_PATTERN = r"^[A-Za-z0-9._:@+|=-]+$"
 
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PlanId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
@@ -97,6 +96,8 @@ def _check_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
             raise ValueError("contains a NUL character")
         if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**63 - 1:
             raise ValueError("contains an integer beyond 64 bits")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("contains NaN or Infinity, which JSON does not allow")
         if isinstance(node, dict):
             for key, item in node.items():
                 if "\x00" in key:

@@ -14,16 +14,16 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.customers.service import Transition, apply_new_events
+from app.customers.service import apply_new_events
 from app.events import repository
 from app.events.repository import EventRow
 from app.events.schemas import Event
-from app.health.scoring import rescore
-from app.ids import uuid7
+from app.ids import uuid7, uuid7_many
 from app.plans.repository import plan_prices
 
 DERIVED_KEY_PREFIX = "sha256:"
@@ -39,7 +39,7 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     outcomes: list[Outcome]
-    transitions: list[Transition]
+    customers: list[str]  # the customers whose state changed
 
 
 def content_hash(event: Event) -> str:
@@ -48,11 +48,11 @@ def content_hash(event: Event) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def to_row(event: Event) -> EventRow:
+def to_row(event: Event, event_id: uuid.UUID | None = None) -> EventRow:
     digest = content_hash(event)
-    data = event.model_dump(exclude={"idempotency_key", "properties", "type", "customer_id"})
+    data = event.__dict__  # the validated fields; each event type has its own subset
     return EventRow(
-        id=uuid7(),
+        id=event_id or uuid7(),
         idempotency_key=event.idempotency_key or DERIVED_KEY_PREFIX + digest,
         content_hash=digest,
         customer_id=event.customer_id,
@@ -70,7 +70,7 @@ def to_row(event: Event) -> EventRow:
         resume_at=data.get("resume_at"),
         nps=data.get("nps"),
         discount_until=data.get("discount_until"),
-        properties=json.dumps(event.properties, separators=(",", ":")),
+        properties=event.properties,
     )
 
 
@@ -91,8 +91,8 @@ async def _priced(
     }
     prices = await plan_prices(session, tenant_id, unpriced) if unpriced else {}
     out: list[EventRow | Outcome] = []
-    for event in events:
-        row = to_row(event)
+    for event, event_id in zip(events, uuid7_many(len(events)), strict=True):
+        row = to_row(event, event_id)
         if row.type in ("purchase", "plan_change") and row.plan is not None and row.mrr is None:
             if row.plan in prices:
                 price, currency = prices[row.plan]
@@ -152,9 +152,6 @@ async def ingest(
             outcomes.append(Outcome("conflict", original_id))
 
     new = [(row.customer_id, row.fold_event()) for key, row in first.items() if key in inserted]
-    transitions = await apply_new_events(session, tenant_id, new)
-    if new:
-        # Scores of the touched customers are materialised in the same transaction: a stored
-        # event and the score that reflects it commit together.
-        await rescore(session, tenant_id, sorted({customer_id for customer_id, _ in new}))
-    return IngestResult(outcomes=outcomes, transitions=transitions)
+    now = datetime.now(UTC)
+    touched = await apply_new_events(session, tenant_id, new, now=now)
+    return IngestResult(outcomes=outcomes, customers=touched)

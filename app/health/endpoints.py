@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query
 from app import cursors
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import ID_PATTERN
 from app.health import backtesting, queries, service
 from app.health.schemas import (
     BacktestRead,
@@ -23,6 +22,7 @@ from app.health.schemas import (
     TierTrendRead,
 )
 from app.health.settings import HealthSettings
+from app.ids import ID_PATTERN
 from app.inputs import DayParam, TimeParam
 from app.openapi import responses
 from app.tenants.auth import Admin, Reader
@@ -137,8 +137,9 @@ async def lookup_health(
     response_model=CustomerList,
     responses=responses(401, 403, 422),
     summary="Customers by health: who needs attention",
-    description="Customers with their latest materialised score (refreshed on every event and "
-    "by the periodic rescore), its change over 7 and 30 days, and their status now. "
+    description="Customers with their latest materialised score (refreshed within seconds of "
+    "their events by the health scorer, and by the periodic rescore), its change over 7 and 30 "
+    "days, and their status now. "
     "`order=score` lists the lowest scores first.",
 )
 async def list_customers(

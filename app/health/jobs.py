@@ -1,12 +1,10 @@
 """Periodic rescoring: every customer of every tenant, in chunks, each chunk its own short
 transaction. Keeps scores fresh as time passes without events (recency decays, scheduled
-cancellations take effect), writes the daily snapshots, and announces what changed. After each
-tenant's rescore, the same loop scans that tenant's lifecycle signals (app.signals)."""
+cancellations take effect), writes the daily snapshots, and announces what changed. The round
+that runs it with the other periodic work is ``app.scheduler.periodic_round``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -21,8 +19,7 @@ from app.health import learning
 from app.health.repository import save_snapshots
 from app.health.scoring import rescore, score_customers
 from app.health.service import current_settings
-from app.offers.flows.service import expire_overdue_flows
-from app.signals.jobs import scan_tenant
+from app.tenants.service import tenant_ids
 
 logger = logging.getLogger("holdfast.health")
 
@@ -46,9 +43,7 @@ async def train_all(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     async with database.sessionmaker() as session:
-        tenants = list(
-            (await session.execute(text("SELECT id FROM tenants ORDER BY id"))).scalars()
-        )
+        tenants = await tenant_ids(session)
     report = TrainReport(tenants=len(tenants))
     for tenant_id in tenants:
         async with database.sessionmaker() as session, session.begin():
@@ -102,23 +97,25 @@ async def rescore_tenant(
 
 
 async def rescore_all(
-    database: Database, *, now: datetime | None = None, chunk: int = CHUNK
+    database: Database,
+    *,
+    now: datetime | None = None,
+    chunk: int = CHUNK,
+    tenants: list[uuid.UUID] | None = None,
 ) -> RescoreReport:
+    """Rescore every customer of ``tenants`` (default: every tenant). The periodic round that
+    also expires flows and scans signals is ``app.scheduler.periodic_round``."""
     started = time.perf_counter()
-    async with database.sessionmaker() as session:
-        tenants = list(
-            (await session.execute(text("SELECT id FROM tenants ORDER BY id"))).scalars()
-        )
+    if tenants is None:
+        async with database.sessionmaker() as session:
+            tenants = list(
+                (await session.execute(text("SELECT id FROM tenants ORDER BY id"))).scalars()
+            )
     report = RescoreReport(tenants=len(tenants))
     for tenant_id in tenants:
-        # One clock for the whole round, so a tenant's signals judge the scores just written.
-        at = now or datetime.now(UTC)
-        await rescore_tenant(database, tenant_id, now=at, chunk=chunk, report=report)
-        # Flows nobody decided within 24 h are abandoned by the clock alone: record it (and
-        # announce it) here too, not only when someone next reads or starts a flow.
-        async with database.sessionmaker() as session, session.begin():
-            report.flows_abandoned += await expire_overdue_flows(session, tenant_id, now=at)
-        report.signals += (await scan_tenant(database, tenant_id, now=at)).total
+        await rescore_tenant(
+            database, tenant_id, now=now or datetime.now(UTC), chunk=chunk, report=report
+        )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -152,44 +149,3 @@ async def backfill_snapshots(
             await save_snapshots(session, tenant_id, day, rows, now)
         written += len(rows)
     return written
-
-
-class RescoreScheduler:
-    """Runs :func:`rescore_all` every ``interval_s`` seconds in the background."""
-
-    def __init__(self, database: Database, interval_s: float) -> None:
-        self.database = database
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="holdfast-rescore")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                report = await rescore_all(self.database)
-                trained = await train_all(self.database)
-                logger.info(
-                    "rescored",
-                    extra={
-                        "customers": report.customers,
-                        "tier_changes": report.tier_changes,
-                        "signals": report.signals,
-                        "models_trained": trained.trained,
-                        "seconds": round(report.seconds, 2),
-                    },
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A database outage must not kill the scheduler; the next round retries.
-                logger.exception("rescore failed")
-            await asyncio.sleep(self.interval_s)

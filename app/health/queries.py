@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import cursors
 from app.customers.repository import customer_exists
+from app.customers.sql import projected_status, tenant_customers
 from app.errors import InvalidInput, NotFound
 from app.health import learning
+from app.health.freshness import score_if_dirty
 from app.health.model import MODEL_REVISION
 from app.health.schemas import (
     CustomerSummary,
@@ -104,6 +106,10 @@ async def health_of(
 ) -> dict[str, HealthRead]:
     """Fresh scores (computed now, or as of a past instant) with their trends."""
     now = datetime.now(UTC)
+    if as_of is None or as_of >= now:
+        # Read-your-writes: customers with events not yet scored are materialised first, so
+        # what this read shows is also what lists, tiers and webhooks show.
+        await score_if_dirty(session, tenant_id, customer_ids)
     scored = await score_customers(session, tenant_id, customer_ids, as_of=as_of, now=now)
     past = (
         await _past_scores(session, tenant_id, list(scored), now.date())
@@ -258,17 +264,7 @@ async def tier_trend(
 
 Order = Literal["score", "-score", "customer_id"]
 
-# The customer's status now, mirroring app.customers.fold.project: a due cancellation wins over
-# everything, a pause whose end has passed is over.
-PROJECTED_STATUS = """
-CASE
-  WHEN c.status IN ('active', 'paused') AND c.cancel_effective_at IS NOT NULL
-       AND c.cancel_effective_at <= :now THEN 'cancelled'
-  WHEN c.status = 'paused' AND c.paused_until IS NOT NULL AND c.paused_until <= :now
-       THEN 'active'
-  ELSE c.status
-END
-"""
+PROJECTED_STATUS = projected_status("c", ":now")
 
 
 def _encode(values: list[Any]) -> str:
@@ -335,7 +331,7 @@ async def list_customers(
                h.score - (SELECT score FROM health_snapshots s WHERE s.tenant_id = c.tenant_id
                           AND s.customer_id = c.customer_id AND s.day <= :d30
                           ORDER BY s.day DESC LIMIT 1) AS change_30d
-        FROM customers c
+        FROM {tenant_customers(":t")} c
         LEFT JOIN health_scores h ON h.tenant_id = c.tenant_id AND h.customer_id = c.customer_id
         WHERE c.tenant_id = :t
           AND (CAST(:tier AS text) IS NULL OR h.tier = :tier)

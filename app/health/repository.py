@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import FoldEvent
 from app.customers.repository import FOLD_COLUMNS, fold_event
+from app.customers.sql import LIFECYCLE_TYPES_SQL
 from app.db import driver_connection
 
 # Every read of a chunk filters ``customer_id = ANY($2)`` and also bounds it by the chunk's
@@ -254,7 +255,7 @@ async def history_until(
         SELECT customer_id, {FOLD_COLUMNS}
         FROM events
         WHERE tenant_id = $1 AND occurred_at < $2{scope}
-          AND type <> 'usage' AND type <> 'payment_failed'
+          AND type IN {LIFECYCLE_TYPES_SQL}
         """,
         *args,
     )

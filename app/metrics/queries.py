@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers.sql import tenant_customers
 from app.metrics.churn import (
     CancellationReport,
     ChurnSeries,
@@ -324,7 +325,7 @@ counted AS (
 ),
 leads AS (
     SELECT count(*) AS n
-    FROM customers c
+    FROM {tenant_customers(":tenant_id")} c
     WHERE c.tenant_id = :tenant_id AND c.first_seen_at <= :as_of
       AND NOT EXISTS (
           SELECT 1 FROM customer_status_changes k

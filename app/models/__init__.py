@@ -6,7 +6,9 @@ from app.models.base import Base
 from app.models.billing_endpoints import ChargebeeEndpoint, PaddleEndpoint
 from app.models.cancellation_flow import FLOW_STATUSES, FLOW_VARIANTS, CancellationFlow
 from app.models.customer import CUSTOMER_STATUSES, Customer
+from app.models.customer_revenue import CustomerRevenue
 from app.models.event import EVENT_TYPES, Event
+from app.models.health_dirty import HealthDirty
 from app.models.health_model import HealthModel
 from app.models.health_score import HealthScore, HealthSnapshot
 from app.models.health_settings import HealthSettingsVersion
@@ -38,8 +40,10 @@ __all__ = [
     "CancellationFlow",
     "ChargebeeEndpoint",
     "Customer",
+    "CustomerRevenue",
     "CustomerStatusChange",
     "Event",
+    "HealthDirty",
     "HealthModel",
     "HealthScore",
     "HealthSettingsVersion",

@@ -51,7 +51,6 @@ class Customer(Base):
     usage_events: Mapped[int] = mapped_column(BigInteger, server_default="0")
     usage_quantity: Mapped[int] = mapped_column(BigInteger, server_default="0")
     purchase_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    revenue_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
     payment_failed_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
     last_payment_failed_at: Mapped[datetime | None]
     nps_latest: Mapped[int | None] = mapped_column(SmallInteger)

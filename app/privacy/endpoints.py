@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from app import cursors
 from app.customers.endpoints import CustomerIdPath
 from app.db import Session
-from app.events.schemas import ID_PATTERN
+from app.ids import ID_PATTERN
 from app.openapi import responses
 from app.privacy import service
 from app.privacy.schemas import (

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AuditEntry, Customer
+from app.customers import repository as customers
+from app.models import AuditEntry
 from app.models.base import Base
 from app.privacy.tables import JSON_REFERENCES, JsonReference, customer_tables
 
@@ -39,13 +40,7 @@ async def lock_customer(session: AsyncSession, tenant_id: uuid.UUID, customer_id
     """Lock the customer's state row, as ingest does before changing a customer, so an erasure
     and a concurrent batch for the same customer apply one after the other. False when there is
     no such row."""
-    found = await session.scalar(
-        select(literal(1))
-        .select_from(Customer)
-        .where(Customer.tenant_id == tenant_id, Customer.customer_id == customer_id)
-        .with_for_update()
-    )
-    return found is not None
+    return bool(await customers.lock_customers(session, tenant_id, [customer_id]))
 
 
 async def rows_about(

@@ -1,5 +1,5 @@
 """The periodic signal scan, one tenant at a time in its own short transaction; run by the
-rescore job (:func:`app.health.jobs.rescore_all`) right after the tenant's rescore, so the
+rescore job (:func:`app.scheduler.periodic_round`) right after the tenant's rescore, so the
 loyalty milestone sees fresh health tiers. The same transaction refreshes the tenant's stored
 purchase rhythm (the fallback interval of one-time buyers)."""
 

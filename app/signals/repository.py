@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.repository import RHYTHM_CTES
+from app.customers.sql import tenant_customers
 from app.models import SignalSettings as SignalSettingsRow
 
 # The customer's state at :now: its latest status change effective by then (a lead has none).
@@ -74,7 +75,7 @@ SELECT c.customer_id,
        to_char(c.last_usage_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS dedupe_key,
        c.last_usage_at + make_interval(days => :days) AS due_at,
        c.last_usage_at, st.status, st.plan
-FROM customers c
+FROM {tenant_customers(":tenant_id")} c
 {_STATE_NOW.format(customer="c.customer_id")}
 WHERE c.tenant_id = :tenant_id AND c.last_usage_at IS NOT NULL
   AND {_DUE.format(due="(c.last_usage_at + make_interval(days => :days))")}
@@ -96,7 +97,7 @@ WITH due AS (
     SELECT c.customer_id, c.subscribed_at, m.months,
            (c.subscribed_at AT TIME ZONE 'UTC' + make_interval(months => m.months))
                AT TIME ZONE 'UTC' AS due_at
-    FROM customers c
+    FROM {tenant_customers(":tenant_id")} c
     CROSS JOIN unnest(CAST(:months AS int[])) AS m(months)
     WHERE c.tenant_id = :tenant_id AND c.subscribed_at IS NOT NULL
 )

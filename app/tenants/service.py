@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.models import ApiKey, Tenant
-from app.offers.service import install_default_offers
 from app.tenants import keys
 
 # last_used_at is refreshed at most this often per key, so reads do not turn into writes.
@@ -25,15 +24,19 @@ class CreatedKey:
     plaintext: str
 
 
-async def create_tenant(session: AsyncSession, name: str) -> tuple[Tenant, CreatedKey]:
-    """A new tenant with the default offers, and its first admin key (the only time the key is
-    visible)."""
+async def create_tenant_record(session: AsyncSession, name: str) -> tuple[Tenant, CreatedKey]:
+    """A new tenant and its first admin key (the only time the key is visible). What other
+    packages set up for a new tenant is added by ``app.onboarding.create_tenant``."""
     tenant = Tenant(id=uuid.uuid4(), name=name)
     session.add(tenant)
     await session.flush()
-    await install_default_offers(session, tenant.id)
     key = await create_api_key(session, tenant.id, name="initial admin key", scopes=["admin"])
     return tenant, key
+
+
+async def tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every tenant, in id order (for periodic work that visits each)."""
+    return list((await session.scalars(select(Tenant.id).order_by(Tenant.id))).all())
 
 
 async def create_api_key(

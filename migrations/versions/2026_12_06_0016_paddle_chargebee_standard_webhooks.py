@@ -1,7 +1,7 @@
 """Paddle and Chargebee endpoints; Standard Webhooks secrets with rotation
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 09:40:00.000000+00:00
 
 Outbound webhooks move to the Standard Webhooks signature, whose secrets are ``whsec_`` + the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

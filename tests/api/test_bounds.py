@@ -273,4 +273,4 @@ async def test_event_strings_and_integers_are_bounded(
         "/v1/events", json={**event("usage"), field: value}, headers=tenant.headers
     )
     assert response.status_code == 422, response.text
-    assert [e["loc"] for e in response.json()["errors"]] == [["body", "usage", field]]
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", field]]

@@ -89,7 +89,8 @@ async def test_full_state_after_a_realistic_history(
         "purchases": 2,
         "payment_failures": 1,
     }
-    assert c["revenue_total"] == 9800
+    assert c["revenue"] == [{"currency": "USD", "amount": 9800, "purchases": 2}]
+    assert (c["lifetime_revenue"], c["lifetime_revenue_currency"]) == (9800, "USD")
     assert c["last_usage_at"] == at(2) and c["last_purchase_at"] == at(31)
     assert c["last_payment_failed_at"] == at(30)
     assert c["nps"] == {"latest": 4, "previous": 9, "at": at(50)}

@@ -13,7 +13,7 @@ from app.db import session_factory
 from app.demo.generator import generate
 from app.health.scoring import rescore
 from tests.conftest import TenantInfo, bearer, make_key
-from tests.factories import event, post_batch, subscribe
+from tests.factories import drain_scores, event, post_batch, subscribe
 
 NOW = datetime.now(UTC)
 
@@ -191,7 +191,7 @@ async def test_lookup_many(client: httpx.AsyncClient, tenant: TenantInfo) -> Non
 
 
 async def test_attention_list_orders_filters_and_pages(
-    client: httpx.AsyncClient, tenant: TenantInfo
+    client: httpx.AsyncClient, tenant: TenantInfo, app: Any
 ) -> None:
     events = engaged("healthy1", 60) + engaged("healthy2", 60)
     events += [subscribe("idle", ago(60))]
@@ -201,6 +201,7 @@ async def test_attention_list_orders_filters_and_pages(
     ]
     events += [subscribe("paused", ago(60)), event("pause", "paused", ago(2))]
     await post_batch(client, tenant.headers, events)
+    await drain_scores(app)
     listing = (
         await client.get("/v1/customers", params={"order": "score"}, headers=tenant.headers)
     ).json()
@@ -267,7 +268,7 @@ async def deliveries(conn: AsyncConnection, tenant: TenantInfo) -> list[dict[str
 
 
 async def test_tier_changes_churn_and_reactivation_are_announced(
-    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection
+    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection, app: Any
 ) -> None:
     hook = await client.post(
         "/v1/webhooks",
@@ -276,10 +277,13 @@ async def test_tier_changes_churn_and_reactivation_are_announced(
     )
     assert hook.status_code == 201, hook.text
     await post_batch(client, tenant.headers, engaged("c", 60))
+    await drain_scores(app)
     assert await deliveries(conn, tenant) == []
     await post_batch(
         client, tenant.headers, [event("cancellation", "c", ago(0.5), reason="too_expensive")]
     )
+    assert await deliveries(conn, tenant) == []  # announced by the scorer, not the request
+    await drain_scores(app)
     sent = await deliveries(conn, tenant)
     churned = [d for d in sent if d["type"] == "customer.churned"]
     assert len(churned) == 1
@@ -288,6 +292,8 @@ async def test_tier_changes_churn_and_reactivation_are_announced(
     tier = [d for d in sent if d["type"] == "health.tier_changed"]
     assert len(tier) == 1 and tier[0]["old_tier"] == "healthy" and tier[0]["top_factors"]
     await post_batch(client, tenant.headers, [subscribe("c", ago(0.1), mrr=1900)])
+    await drain_scores(app)
+    await drain_scores(app)  # nothing left to drain: announced once
     sent = await deliveries(conn, tenant)
     assert [d["type"] for d in sent].count("customer.reactivated") == 1
 

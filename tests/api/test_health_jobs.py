@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
-from app.health.jobs import rescore_all
+from app.scheduler import periodic_round
 from tests.conftest import TenantInfo
 from tests.factories import event, post_batch, subscribe
 
 
-async def test_rescore_all_scores_everyone_and_abandons_overdue_flows(
+async def test_the_periodic_round_scores_everyone_and_abandons_overdue_flows(
     client: httpx.AsyncClient, app: FastAPI, tenant: TenantInfo
 ) -> None:
     now = datetime.now(UTC)
@@ -28,11 +28,11 @@ async def test_rescore_all_scores_everyone_and_abandons_overdue_flows(
             "/v1/customers/a/cancellation-flows", json={"reason": "unused"}, headers=tenant.headers
         )
     ).json()
-    early = await rescore_all(app.state.database, now=now + timedelta(hours=23))
-    late = await rescore_all(app.state.database, now=now + timedelta(hours=25))
+    early = await periodic_round(app.state.database, now=now + timedelta(hours=23))
+    late = await periodic_round(app.state.database, now=now + timedelta(hours=25))
     assert early.customers >= 2 and early.flows_abandoned == 0
     assert late.flows_abandoned == 1
-    again = await rescore_all(app.state.database, now=now + timedelta(hours=26))
+    again = await periodic_round(app.state.database, now=now + timedelta(hours=26))
     assert again.flows_abandoned == 0
     stored = (
         await client.get(f"/v1/cancellation-flows/{flow['flow_id']}", headers=tenant.headers)

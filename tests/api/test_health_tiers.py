@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import session_factory
 from app.health.repository import save_snapshots
 from tests.conftest import TenantInfo, bearer, make_key
-from tests.factories import event, post_batch, subscribe
+from tests.factories import drain_scores, event, post_batch, subscribe
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -150,12 +150,13 @@ async def test_a_change_at_midnight_belongs_to_the_day_it_starts(
 
 
 async def test_a_day_with_snapshots_but_no_subscribers_is_listed_with_zeros(
-    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection
+    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection, app: Any
 ) -> None:
     await post_batch(client, tenant.headers, [event("usage", "lead", iso(NOW - timedelta(days=3)))])
+    await drain_scores(app)
     await snapshot(conn, tenant, TODAY - timedelta(days=2), {"lead": "healthy"})
     body = await trend(client, tenant.headers)
-    # Ingest scores the lead and snapshots it today too.
+    # The scorer scores the lead and snapshots it today too.
     assert [(d["day"], counts(d)) for d in body["days"]] == [
         (str(TODAY - timedelta(days=2)), (0, 0, 0, 0, 0)),
         (str(TODAY), (0, 0, 0, 0, 0)),
@@ -213,13 +214,16 @@ async def test_needs_a_read_key_and_sees_only_its_tenant(
     tenant: TenantInfo,
     other_tenant: TenantInfo,
     conn: AsyncConnection,
+    app: Any,
 ) -> None:
     await post_batch(client, tenant.headers, [subscribe("a", iso(NOW - timedelta(days=30)))])
+    await drain_scores(app)
     await snapshot(conn, tenant, TODAY, {"a": "healthy"})
     # The other tenant has a customer of the same id, never subscribed, and a snapshot too.
     await post_batch(
         client, other_tenant.headers, [event("usage", "a", iso(NOW - timedelta(days=30)))]
     )
+    await drain_scores(app)
     await snapshot(conn, other_tenant, TODAY - timedelta(days=1), {"a": "critical"})
 
     reader = await make_key(client, tenant, "read")

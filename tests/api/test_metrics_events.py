@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TenantInfo
-from tests.factories import event, post_batch, subscribe
+from tests.factories import drain_scores, event, post_batch, subscribe
 
 FEB = {"start": "2026-02-01T00:00:00Z", "end": "2026-03-01T00:00:00Z", "granularity": "month"}
 
@@ -101,7 +101,7 @@ async def test_cancel_and_return_inside_a_period_is_not_churn(
 
 
 async def test_summary_counts_health_tiers_of_subscribers(
-    client: httpx.AsyncClient, tenant: TenantInfo
+    client: httpx.AsyncClient, tenant: TenantInfo, app: Any
 ) -> None:
     await post_batch(
         client,
@@ -114,6 +114,7 @@ async def test_summary_counts_health_tiers_of_subscribers(
             event("usage", "lead"),
         ],
     )
+    await drain_scores(app)
     summary = (await client.get("/v1/metrics/summary", headers=tenant.headers)).json()
     assert sum(summary["health"].values()) == 2
     assert summary["customers"] == {"lead": 1, "active": 2, "paused": 0, "cancelled": 1}

@@ -3,7 +3,7 @@
 import asyncio
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.customers.dirty import mark as mark_dirty
 from app.db import session_factory
 from app.privacy.tables import customer_tables, unreviewed_json_columns
 from app.signals.service import scan_signals
 from app.webhooks import service as webhooks
 from tests.conftest import Committed, TenantInfo, bearer, make_key
-from tests.factories import at, event, post_batch, subscribe
+from tests.factories import at, drain_scores, event, post_batch, subscribe
 
 PROBLEM = "application/problem+json"
 SECRET_COMMENT = "my address is 1 Secret Lane"
@@ -96,10 +97,14 @@ async def counts_for(conn: AsyncConnection, tenant: TenantInfo, customer: str) -
 
 @pytest.fixture
 async def two_customers(
-    client: httpx.AsyncClient, conn: AsyncConnection, tenant: TenantInfo
+    client: httpx.AsyncClient, conn: AsyncConnection, tenant: TenantInfo, app: Any
 ) -> TenantInfo:
     await seed_customer(client, tenant, "cus_gone", "a")
     await seed_customer(client, tenant, "cus_kept", "b")
+    # scored (health_scores, health_snapshots), then marked stale again (health_dirty)
+    await drain_scores(app)
+    async with session_factory(conn)() as session, session.begin():
+        await mark_dirty(session, tenant.id, ["cus_gone", "cus_kept"], datetime.now(UTC))
     # a lifecycle signal about each: a day without usage after the last one, at(2)
     settings = await client.put(
         "/v1/settings/signals", json={"inactive": {"days": 1}}, headers=tenant.headers

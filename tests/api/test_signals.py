@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import Database, session_factory
-from app.health.jobs import rescore_all
 from app.metrics.value import add_months
+from app.scheduler import periodic_round
 from app.signals.jobs import scan_tenant
 from app.signals.service import ScanReport, scan_signals
 from tests.conftest import Committed, TenantInfo, bearer, make_key
@@ -489,7 +489,7 @@ async def test_the_rescore_job_scans_signals_with_fresh_scores(
     ]
     await post_batch(client, tenant.headers, events)
     await subscribe_webhook(client, tenant)
-    report = await rescore_all(Database(engine, session_factory(conn)), now=now)
+    report = await periodic_round(Database(engine, session_factory(conn)), now=now)
     assert report.signals >= 1
     sent = [d for d in await deliveries(conn, tenant) if d["type"] in SIGNALS]
     assert [(d["type"], d["data"]["customer_id"], d["data"]["months"]) for d in sent] == [

@@ -32,8 +32,8 @@ from app.config import Settings
 from app.db import Database, make_engine, session_factory
 from app.main import create_app
 from app.migrate import upgrade
+from app.onboarding import create_tenant
 from app.tenants import keys
-from app.tenants.service import create_tenant
 from bench.postgres import ControllablePostgres
 from tests.conftest import bearer, create_database
 from tests.factories import event

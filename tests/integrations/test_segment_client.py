@@ -75,7 +75,7 @@ async def test_the_segment_client_records_tracks_and_identifies(
         ]
     assert state["traits"] == {"email": "ada@example.com", "gzip": True}
     assert state["counters"]["purchases"] == 2
-    assert state["revenue_total"] == 2 * 1999
+    assert state["lifetime_revenue"] == 2 * 1999
     assert sorted(e["type"] for e in events) == ["purchase", "purchase", "usage", "usage"]
     assert {e["feature"] for e in events if e["type"] == "usage"} == {"Dashboard Viewed"}
     assert all(e["source"] == "segment" for e in events)

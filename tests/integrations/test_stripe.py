@@ -497,7 +497,7 @@ async def test_invoices_become_purchases_and_failed_payments(
         "payment_failed"
     )
     state = await customer(client, stripe_tenant)
-    assert state["revenue_total"] == 4900
+    assert state["lifetime_revenue"] == 4900
     assert state["counters"]["purchases"] == 1
     assert state["counters"]["payment_failures"] == 1
     timeline = (
@@ -593,7 +593,7 @@ async def test_redelivery_is_a_duplicate_and_changes_nothing(
     assert (first["status"], second["status"]) == ("recorded", "duplicate")
     assert first["events"][0]["id"] == second["events"][0]["id"]
     assert await event_count(conn, stripe_tenant) == 1
-    assert (await customer(client, stripe_tenant))["revenue_total"] == 4900
+    assert (await customer(client, stripe_tenant))["lifetime_revenue"] == 4900
 
 
 async def test_an_older_update_delivered_late_does_not_overwrite_newer_state(

@@ -269,7 +269,7 @@ def test_totals_count_every_type() -> None:
         usage_quantity=4,
         last_usage_at=day(2),
         purchase_count=1,
-        revenue_total=4900,
+        revenue={"USD": 4900},
         last_purchase_at=day(3),
         payment_failed_count=1,
         last_payment_failed_at=day(4),

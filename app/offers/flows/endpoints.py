@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.db import Session
 from app.errors import InvalidInput
-from app.events.schemas import ID_PATTERN
+from app.ids import ID_PATTERN
 from app.inputs import RANGE_END, RANGE_START, TimeParam
 from app.offers import report
 from app.offers.flows import service

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import CancellationFlow, Customer, Event
+from app.customers import repository as customers
+from app.models import CancellationFlow, Event
 
 
 async def lock_customer(
@@ -22,23 +23,11 @@ async def lock_customer(
     A plain row, not an ORM object: ingestion rewrites the row in this transaction through the
     driver, and an identity-mapped object would go stale unnoticed.
     """
-    row = (
-        await session.execute(
-            select(Customer.__table__)
-            .where(Customer.tenant_id == tenant_id, Customer.customer_id == customer_id)
-            .with_for_update()
-        )
-    ).first()
-    return dict(row._mapping) if row is not None else None
+    return (await customers.lock_customers(session, tenant_id, [customer_id])).get(customer_id)
 
 
 async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:
-    found = await session.scalar(
-        select(Customer.customer_id).where(
-            Customer.tenant_id == tenant_id, Customer.customer_id == customer_id
-        )
-    )
-    return found is not None
+    return await customers.customer_exists(session, tenant_id, customer_id)
 
 
 async def get_flow(
