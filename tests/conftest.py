@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
@@ -38,6 +39,12 @@ from app.migrate import upgrade
 from app.models.base import Base
 from app.onboarding import create_tenant
 from tests.sql_guard import StatementLog
+
+# Timing is not behaviour (speed lives in bench/): a loaded machine must not fail a property test.
+hypothesis.settings.register_profile(
+    "holdfast", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("holdfast")
 
 # Every statement the tests' connections run, checked after each test for SQL Citus refuses.
 STATEMENTS = StatementLog()
