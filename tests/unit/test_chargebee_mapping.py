@@ -1,9 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chargebee.models.subscription.responses import SubscriptionResponse
 
-from app.integrations.chargebee.mapping import map_event, subscription_mrr
+from app.integrations.chargebee.mapping import map_event, read_subscription, subscription_mrr
 from app.integrations.chargebee.service import basic_credentials
 from tests.integrations import chargebee_payloads as cp
 
@@ -11,7 +10,7 @@ AT = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def mrr(**sub: object) -> int:
-    return subscription_mrr(SubscriptionResponse.construct(cp.subscription(**sub)))
+    return subscription_mrr(read_subscription(cp.subscription(**sub)))
 
 
 def test_mrr_normalises_the_billing_period_and_skips_charges() -> None:

@@ -31,11 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
+from functools import cache
 from typing import Any
-
-from chargebee.models.invoice.responses import InvoiceResponse
-from chargebee.models.subscription.responses import SubscriptionResponse
-from chargebee.models.transaction.responses import TransactionResponse
 
 from app.events.schemas import ID_PATTERN
 from app.integrations.common import MappingError, integration_key, monthly, truncate
@@ -61,6 +58,23 @@ STARTED = frozenset({"active", "non_renewing"})
 RECURRING_ITEM_TYPES = frozenset({"plan", "addon"})
 MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
 _ID = re.compile(ID_PATTERN)
+
+
+@cache
+def _models() -> Any:
+    """The library's response models, imported on first use: importing ``chargebee`` loads its
+    whole API (hundreds of modules, seconds on a busy machine), which every CLI command and
+    server start would otherwise pay."""
+    from chargebee.models.invoice.responses import InvoiceResponse
+    from chargebee.models.subscription.responses import SubscriptionResponse
+    from chargebee.models.transaction.responses import TransactionResponse
+
+    return SubscriptionResponse, TransactionResponse, InvoiceResponse
+
+
+def read_subscription(raw: Mapping[str, Any]) -> Any:
+    """A subscription as the library's ``SubscriptionResponse`` (items hydrated)."""
+    return _models()[0].construct(dict(raw))
 
 
 @dataclass(frozen=True)
@@ -220,7 +234,7 @@ def _resource(event: _Event, name: str) -> Mapping[str, Any]:
 
 def _subscription(event: _Event) -> list[dict[str, Any]]:
     raw = _resource(event, "subscription")
-    sub = SubscriptionResponse.construct(dict(raw))
+    sub = read_subscription(raw)
     properties: dict[str, Any] = {"chargebee_event_type": event.type}
     if isinstance(sub.id, str):
         properties["chargebee_subscription"] = truncate(sub.id, 200)
@@ -282,10 +296,11 @@ def _subscription(event: _Event) -> list[dict[str, Any]]:
 
 def _payment(event: _Event) -> tuple[_Context, int, str, Any]:
     raw = _resource(event, "transaction")
-    txn = TransactionResponse.construct(dict(raw))
+    _, transaction_model, invoice_model = _models()
+    txn = transaction_model.construct(dict(raw))
     invoice_raw = event.content.get("invoice")
     invoice = (
-        InvoiceResponse.construct(dict(invoice_raw)) if isinstance(invoice_raw, Mapping) else None
+        invoice_model.construct(dict(invoice_raw)) if isinstance(invoice_raw, Mapping) else None
     )
     amount = _int(txn.amount)
     if amount is None or amount < 0:

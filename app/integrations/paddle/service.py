@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from paddle_billing.Notifications import PaddleSignature, Secret, Verifier
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput
@@ -79,6 +78,10 @@ def verify(
 ) -> dict[str, Any]:
     """The notification in ``body`` after checking ``Paddle-Signature`` with Paddle's SDK
     (HMAC-SHA256 of ``ts:body``, at most ``tolerance_s`` old)."""
+    # Imported on first use: the SDK's package loads its whole API client (requests and all
+    # resources, seconds on a busy machine), which every CLI command would otherwise pay.
+    from paddle_billing.Notifications import PaddleSignature, Secret, Verifier
+
     try:
         ok = Verifier(maximum_variance=tolerance_s).verify(
             _SignedRequest(body, signature), Secret(secret)
