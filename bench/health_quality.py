@@ -58,6 +58,8 @@ BATCH = 1000
 
 
 def auc(labels: Sequence[bool], risk: Sequence[float]) -> float:
+    if len(set(labels)) < 2:
+        return float("nan")
     return float(roc_auc_score(np.asarray(labels, dtype=int), np.asarray(risk, dtype=float)))
 
 
@@ -66,6 +68,8 @@ def cv_logit(x: np.ndarray, y: Sequence[bool]) -> float:
         StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced")
     )
     labels = np.asarray(y, dtype=int)
+    if min(labels.sum(), labels.size - labels.sum()) < 5:
+        return float("nan")  # too few churners (or stayers) for 5 folds
     predicted = cross_val_predict(
         model, np.log1p(np.maximum(x, 0)), labels, cv=5, method="predict_proba"
     )
@@ -237,11 +241,17 @@ def fightchurn_data(python: str, customers: int, seed: int) -> dict[str, Any]:
 
 
 async def run_fightchurn(
-    client: httpx.AsyncClient, database: Database, python: str, customers: int
+    client: httpx.AsyncClient,
+    database: Database,
+    python: str,
+    customers: int,
+    saved: str | None = None,
 ) -> list[str]:
+    import json
+
     headers = await new_tenant(database, "fightchurn")
     started = time.perf_counter()
-    data = fightchurn_data(python, customers, seed=11)
+    data = json.loads(Path(saved).read_text()) if saved else fightchurn_data(python, customers, 11)
     end = date.fromisoformat(data["end"])
     sim = data["customers"]
     print(f"fightchurn: simulated {len(sim)} customers in {time.perf_counter() - started:.0f} s")
@@ -339,6 +349,9 @@ async def main() -> None:
     parser.add_argument("--dataset", choices=["cdnow", "fightchurn", "all"], default="all")
     parser.add_argument("--customers", type=int, default=400, help="fightchurn initial customers")
     parser.add_argument(
+        "--fightchurn-json", help="reuse a simulation written by bench/fightchurn_sim.py"
+    )
+    parser.add_argument(
         "--fightchurn-python",
         default=sys.executable,
         help="a Python with fightchurn installed (its pins clash with ours: a separate venv)",
@@ -361,7 +374,11 @@ async def main() -> None:
                     lines += await run_cdnow(client, database)
                 if args.dataset in ("fightchurn", "all"):
                     lines += await run_fightchurn(
-                        client, database, args.fightchurn_python, args.customers
+                        client,
+                        database,
+                        args.fightchurn_python,
+                        args.customers,
+                        args.fightchurn_json,
                     )
         finally:
             await database.dispose()
