@@ -1,6 +1,6 @@
 """Rescoring throughput: every customer of a tenant, as the periodic job does it.
 
-    python bench/rescore.py [--customers 100000] [--chunk 1000] [--database-url URL]
+    python -m bench.rescore [--customers 100000] [--chunk 1000] [--gets 500] [--database-url URL]
 
 Builds a scratch database with ``--customers`` subscribers (COPYed straight into ``customers``,
 ``usage_daily`` with about 20 active days in the last five weeks each, and ``events`` with three
@@ -165,6 +165,42 @@ async def baseline(url: str, settings: Settings, tenant_id: uuid.UUID) -> float:
     return elapsed
 
 
+async def get_latency(
+    url: str, settings: Settings, tenant_id: uuid.UUID, customers: int, samples: int
+) -> None:
+    """p50/p99 of GET /v1/customers/{id}/health through the ASGI app, one customer at a time,
+    beside the same customer's inputs read once (the rescore's statements for one id)."""
+    import httpx
+
+    from app.db import session_factory
+    from app.main import create_app
+    from app.tenants.service import create_api_key
+
+    database = Database.from_url(url, settings)
+    app = create_app(settings, database)
+    rnd = random.Random(5)
+    async with session_factory(database.engine)() as session, session.begin():
+        key = await create_api_key(session, tenant_id, name="bench", scopes=["read"])
+    headers = {"Authorization": f"Bearer {key.plaintext}"}
+    timings = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://holdfast"
+    ) as client:
+        for k in range(samples + 20):
+            cid = f"cus_{rnd.randrange(customers):06d}"
+            started = time.perf_counter()
+            response = await client.get(f"/v1/customers/{cid}/health", headers=headers)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.text
+            if k >= 20:  # warm-up: connections, prepared statements, the tenant's yardsticks
+                timings.append(elapsed)
+    await database.dispose()
+    timings.sort()
+    p50 = timings[len(timings) // 2] * 1000
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000
+    print(f"GET one customer's health, {samples} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,6 +208,7 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gets", type=int, default=500, help="GET health samples")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
 
@@ -191,6 +228,7 @@ async def main() -> None:
             f"{report.seconds / base:.1f}x baseline)"
         )
         print(f"tier changes announced: {report.tier_changes} (first scoring: none expected)")
+        await get_latency(url, settings, tenant_id, args.customers, args.gets)
 
 
 if __name__ == "__main__":

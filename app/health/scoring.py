@@ -152,8 +152,11 @@ async def score_customers(
     if not lifecycles:
         return {}
     ids = sorted(lifecycles)
-    dense = customer_ids is None or len(ids) == await customers.customers_between(
-        session, tenant_id, ids[0], ids[-1]
+    # One customer is its own dense range; a chunk is when no other customer sits between.
+    dense = (
+        customer_ids is None
+        or len(ids) == 1
+        or len(ids) == await customers.customers_between(session, tenant_id, ids[0], ids[-1])
     )
     picked = await learning.for_instant(session, tenant_id, at, settings, current=current, now=now)
     learned_model = picked.model

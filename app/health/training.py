@@ -173,6 +173,14 @@ async def read_history(session: AsyncSession, tenant_id: uuid.UUID, until: datet
     )
 
 
+def _status_codes(history: History, rows: np.ndarray, t: float) -> np.ndarray:
+    """Each row's status code at ``t`` (0: no status yet)."""
+    if history.status_code.size == 0:
+        return np.zeros(rows.shape, dtype=np.int8)
+    pos = history.status.last_before(rows, t)
+    return np.where(pos >= 0, history.status_code[np.maximum(pos, 0)], 0)
+
+
 def population(
     history: History, at: datetime, horizon_days: int, settings: HealthSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,10 +189,8 @@ def population(
     n = len(history.ids)
     rows = np.arange(n)
     known = history.first_seen < t
-    now_pos = history.status.last_before(rows, t)
-    code_now = np.where(now_pos >= 0, history.status_code[np.maximum(now_pos, 0)], 0)
-    later_pos = history.status.last_before(rows, t + horizon_days)
-    code_later = np.where(later_pos >= 0, history.status_code[np.maximum(later_pos, 0)], 0)
+    code_now = _status_codes(history, rows, t)
+    code_later = _status_codes(history, rows, t + horizon_days)
     subscriber = known & np.isin(code_now, (1, 2))
     churned = np.zeros(n, dtype=bool)
     churned[subscriber] = ~np.isin(code_later[subscriber], (1, 2))
