@@ -1,6 +1,6 @@
 """Ingest throughput: HTTP through a running server vs straight into the tables.
 
-    python bench/ingest.py [--events 200000] [--batch 500] [--clients 4] [--database-url URL]
+    python -m bench.ingest [--events 200000] [--batch 500] [--clients 4] [--database-url URL]
 
 Both paths load the same synthetic events (one tenant each) into the same PostgreSQL:
 

@@ -1,6 +1,6 @@
 """Rescoring throughput: every customer of a tenant, as the periodic job does it.
 
-    python bench/rescore.py [--customers 100000] [--chunk 1000] [--database-url URL]
+    python -m bench.rescore [--customers 100000] [--chunk 1000] [--database-url URL]
 
 Builds a scratch database with ``--customers`` subscribers (COPYed straight into ``customers``,
 ``usage_daily`` with about 20 active days in the last five weeks each, and ``events`` with three

@@ -22,7 +22,7 @@ from app.models import CancellationFlow, Tenant
 from app.offers.flows import service as flow_service
 from app.plans.schemas import PlanPut
 from app.plans.service import put_plan
-from app.tenants.service import create_api_key, create_tenant
+from app.tenants.service import create_api_key, create_tenant, revoke_keys_named
 
 DEMO_TENANT = "Holdfast demo"
 BATCH = 1000
@@ -37,6 +37,10 @@ class DemoResult:
     accepted: int
     duplicates: int
     seconds: float
+
+
+# The keys `holdfast demo` mints (and revokes when it runs again).
+DEMO_KEY_NAMES = ("initial admin key", "demo admin", "demo dashboard")
 
 
 def _iso_key(moment: datetime) -> str:
@@ -121,6 +125,9 @@ async def load_demo(
             tenant_id = tenant.id
             admin_key = admin.plaintext
         else:
+            # Keys are stored hashed and cannot be shown again: the previous run's keys are
+            # revoked, so only the pair printed now is valid.
+            await revoke_keys_named(session, tenant_id, DEMO_KEY_NAMES)
             admin_key = (
                 await create_api_key(session, tenant_id, name="demo admin", scopes=["admin"])
             ).plaintext
