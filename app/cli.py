@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from app.config import Settings
 from app.db import make_engine, session_factory
 from app.embedded import EmbeddedPostgres
@@ -362,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def invalid_settings(exc: ValidationError) -> list[str]:
+    """One line per bad setting, naming the environment variable that holds it."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        variable = Settings.environment_variable(field)
+        value = error.get("input")
+        shown = "" if field == "database_url" else f" (got {value!r})"
+        lines.append(f"{variable}: {error['msg']}{shown}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {
@@ -375,13 +389,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         settings = Settings(**overrides)
-    except Exception as exc:  # pydantic's message names the variable
-        print(f"holdfast: invalid configuration: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        for line in invalid_settings(exc):
+            print(f"holdfast: invalid configuration: {line}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     handler = args.handler
-    result: int = handler(args, settings)
+    try:
+        result: int = handler(args, settings)
+    except Exception as exc:
+        from app.problems import _sqlstate, is_database_unavailable
+
+        # Unreachable, refused credentials, no such database: the operator's to fix.
+        operator_error = is_database_unavailable(exc) or _sqlstate(exc) in {
+            "28000",
+            "28P01",
+            "3D000",
+        }
+        if settings.database_url is None or not operator_error:
+            raise
+        print(f"holdfast: {unreachable(settings.database_url, exc)}", file=sys.stderr)
+        return 1
     return result
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line for an operator: where the database was looked for (never the password), and
+    why it did not answer."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if parsed.database:
+        where += f" (database {parsed.database!r}, user {parsed.username!r})"
+    root: BaseException = exc
+    for _ in range(20):  # the innermost cause, bounded in case of a cycle
+        inner = root.__cause__ or root.__context__
+        if inner is None:
+            break
+        root = inner
+    reason = str(root).replace(parsed.password or "\0", "***") if parsed.password else str(root)
+    return f"cannot reach PostgreSQL at {where}: {type(root).__name__}: {reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @classmethod
+    def environment_variable(cls, field: str) -> str:
+        """The environment variable that sets ``field`` (``port`` -> ``HOLDFAST_PORT``)."""
+        if field == "database_url":
+            return "DATABASE_URL (or HOLDFAST_DATABASE_URL)"
+        return f"HOLDFAST_{field.upper()}" if field else "settings"
+
     @field_validator("database_url")
     @classmethod
     def _normalize_url(cls, value: str | None) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
@@ -149,19 +150,20 @@ DayParam = Annotated[
 ]
 
 
-def omitted_not_null(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a PATCH model whose fields may be omitted but not null: the
-    document drops the ``null`` pydantic adds for ``X | None = None``."""
-    for name, prop in schema.get("properties", {}).items():
-        branches = prop.get("anyOf")
-        if branches and {"type": "null"} in branches:
+def omitted_not_null(*names: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of a PATCH model whose fields ``names`` may be omitted but not
+    null: the document drops the ``null`` pydantic adds for ``X | None = None``."""
+
+    def drop_null(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema.get("properties", {}).get(name, {})
+            branches = prop.get("anyOf")
+            if not branches or {"type": "null"} not in branches:
+                continue
             rest = [b for b in branches if b != {"type": "null"}]
             merged = {k: v for k, v in prop.items() if k not in {"anyOf", "default"}}
             schema["properties"][name] = (
-                {**rest[0], **merged}
-                if len(rest) == 1
-                else {
-                    **merged,
-                    "anyOf": rest,
-                }
+                {**rest[0], **merged} if len(rest) == 1 else {**merged, "anyOf": rest}
             )
+
+    return drop_null

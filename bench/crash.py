@@ -1,6 +1,6 @@
 """Acknowledged means durable: post events while crashing the server and PostgreSQL, then audit.
 
-    python bench/crash.py [--seconds 40] [--clients 4] [--broken ack-before-commit|skip-fold]
+    python -m bench.crash [--seconds 40] [--clients 4] [--broken ack-before-commit|skip-fold]
 
 A throwaway PostgreSQL (bench.postgres, Unix socket only) and ``holdfast serve`` on loopback.
 ``--clients`` concurrent clients post single events and batches (1-50 events, each with an

@@ -24,7 +24,7 @@ from app.offers.flows import service as flow_service
 from app.onboarding import create_tenant
 from app.plans.schemas import PlanPut
 from app.plans.service import put_plan
-from app.tenants.service import create_api_key
+from app.tenants.service import create_api_key, revoke_keys_named
 
 DEMO_TENANT = "Holdfast demo"
 BATCH = 1000
@@ -39,6 +39,10 @@ class DemoResult:
     accepted: int
     duplicates: int
     seconds: float
+
+
+# The keys `holdfast demo` mints (and revokes when it runs again).
+DEMO_KEY_NAMES = ("initial admin key", "demo admin", "demo dashboard")
 
 
 def _iso_key(moment: datetime) -> str:
@@ -123,6 +127,9 @@ async def load_demo(
             tenant_id = tenant.id
             admin_key = admin.plaintext
         else:
+            # Keys are stored hashed and cannot be shown again: the previous run's keys are
+            # revoked, so only the pair printed now is valid.
+            await revoke_keys_named(session, tenant_id, DEMO_KEY_NAMES)
             admin_key = (
                 await create_api_key(session, tenant_id, name="demo admin", scopes=["admin"])
             ).plaintext

@@ -270,7 +270,6 @@ class EventBatchIn(RequestModel):
                 "minItems": 1,
                 "maxItems": MAX_BATCH,
                 "items": {
-                    "type": "object",
                     "description": "An event as for POST /v1/events (schema EventIn). Each item "
                     "is validated on its own: an invalid one is reported as rejected in the "
                     "results and the others are kept.",

@@ -75,7 +75,13 @@ class OfferUpdate(RequestModel):
     as a whole and is validated against the offer's kind. The kind itself cannot change: an
     offer's save statistics belong to what it offered."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=omitted_not_null)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra=omitted_not_null(
+            "kind", "title", "description", "priority", "active", "rules", "params"
+        ),
+    )
 
     kind: OfferKind | None = Field(default=None, description="Must equal the current kind.")
     title: Title | None = None

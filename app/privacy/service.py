@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import cursors
+from app.customers.fold import project
+from app.customers.service import lifecycle_from_row
 from app.errors import NotFound
 from app.ids import uuid7
 from app.models import AuditEntry
@@ -66,7 +68,21 @@ async def export_customer(
         target_hash=customer_hash(tenant_id, customer_id),
         details={"rows": {name: len(rows) for name, rows in tables.items()}},
     )
-    return Export(customer_id=customer_id, exported_at=datetime.now(UTC), tables=tables)
+    now = datetime.now(UTC)
+    return Export(customer_id=customer_id, exported_at=now, tables=projected(tables, now))
+
+
+def projected(
+    tables: dict[str, list[dict[str, Any]]], now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """The export with the customer's state as the API shows it at ``now`` (a cancellation or
+    pause end that fell due since the last event has happened), not the stored row."""
+    customers = [
+        {**row, **{name: value for name, value in asdict(state).items() if name in row}}
+        for row in tables.get("customers", [])
+        for state in [project(lifecycle_from_row(row), now)]
+    ]
+    return {**tables, "customers": customers} if "customers" in tables else tables
 
 
 async def erase_customer(

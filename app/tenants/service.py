@@ -76,6 +76,19 @@ async def revoke_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uu
         raise NotFound(f"No API key {key_id} in this tenant.")
 
 
+async def revoke_keys_named(
+    session: AsyncSession, tenant_id: uuid.UUID, names: Sequence[str]
+) -> int:
+    """Revoke the tenant's active keys with one of ``names``; returns how many."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.name.in_(names), ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(ApiKey.id)
+    )
+    return len(result.all())
+
+
 async def find_active_key(session: AsyncSession, prefix: str) -> ApiKey | None:
     return await session.scalar(
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))

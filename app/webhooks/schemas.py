@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.inputs import RequestModel
+from app.inputs import RequestModel, omitted_not_null
 from app.webhooks import events, urls
 
 DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
@@ -55,7 +55,11 @@ class WebhookCreate(RequestModel):
 
 
 class WebhookUpdate(RequestModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra=omitted_not_null("url", "event_types", "active"),
+    )
 
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None

@@ -25,6 +25,7 @@ import httpx
 from app import __version__
 from app.config import Settings
 from app.db import Database
+from app.problems import is_database_unavailable
 from app.webhooks import retry, signing, urls
 from app.webhooks.fairness import fair_shares
 from app.webhooks.repository import Claimed, Outcome, claim_due, due_by_tenant, record_outcomes
@@ -287,13 +288,29 @@ class DeliveryWorker:
             await task
 
     async def _run(self) -> None:
+        outage: float | None = None  # when the database stopped answering, while it does not
         async with make_client(self.policy) as client:
             while not self._stopping.is_set():
                 try:
                     sent = await deliver_due(self.database, policy=self.policy, client=client)
-                except Exception:
-                    logger.exception("webhook delivery batch failed; retrying after a pause")
+                except Exception as exc:
                     sent = 0
+                    if not is_database_unavailable(exc):
+                        logger.exception("webhook delivery batch failed; retrying after a pause")
+                    elif outage is None:  # one line per outage, not one per poll
+                        outage = time.monotonic()
+                        logger.warning(
+                            "webhook worker: database unavailable (%s); retrying every %s s",
+                            type(exc).__name__,
+                            self.poll_interval_s,
+                        )
+                else:
+                    if outage is not None:
+                        logger.info(
+                            "webhook worker: database back after %.0f s",
+                            time.monotonic() - outage,
+                        )
+                        outage = None
                 if sent >= self.policy.batch_size:
                     continue
                 with contextlib.suppress(TimeoutError):

@@ -347,3 +347,35 @@ async def test_erasure_racing_ingest_leaves_counters_equal_to_a_recount(
         assert customer is not None
         assert (customer.event_count, customer.usage_quantity) == (stored.events, stored.quantity)
     assert daily == stored.quantity
+
+
+async def test_the_export_shows_the_state_the_api_shows_not_the_stored_row(
+    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    await client.post(
+        "/v1/events/batch",
+        json={
+            "events": [
+                subscribe("cus_due", at(0)),
+                event("cancellation", "cus_due", at(1), reason="unused", effective_at=soon),
+            ]
+        },
+        headers=tenant.headers,
+    )
+    # Time passes: the scheduled cancellation falls due with no event to re-fold the row.
+    await conn.execute(
+        text(
+            "UPDATE customers SET cancel_effective_at = now() - interval '1 day'"
+            " WHERE tenant_id = :t AND customer_id = 'cus_due'"
+        ),
+        {"t": tenant.id},
+    )
+    shown = (await client.get("/v1/customers/cus_due", headers=tenant.headers)).json()
+    exported = (await client.get("/v1/customers/cus_due/export", headers=tenant.headers)).json()
+    (row,) = exported["tables"]["customers"]
+    assert shown["status"] == "cancelled"
+    assert row["status"] == shown["status"]
+    assert row["cancelled_at"] is not None

@@ -33,6 +33,30 @@ def test_bad_configuration_fails_fast_with_the_variable_named() -> None:
     assert "DATABASE_URL" in result.stderr
 
 
+def test_an_unreachable_database_is_one_line_naming_host_and_port() -> None:
+    url = "postgresql://holdfast:s3cret-pw@127.0.0.1:9/holdfast"
+    for command in ("serve", "migrate"):
+        result = run_cli(command, env=clean_env(DATABASE_URL=url))
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "cannot reach PostgreSQL at 127.0.0.1:9" in lines[0]
+        assert "s3cret-pw" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HOLDFAST_PORT", "abc"), ("HOLDFAST_DB_POOL_SIZE", "-1"), ("HOLDFAST_RETRY_AFTER_S", "x")],
+)
+def test_a_bad_setting_names_its_environment_variable(variable: str, value: str) -> None:
+    result = run_cli("migrate", env=clean_env(**{variable: value}))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"holdfast: invalid configuration: {variable}: ")
+    assert "Traceback" not in result.stderr
+
+
 async def test_create_tenant_against_database_url_prints_a_working_key(
     database_url: str, committed: Committed
 ) -> None:

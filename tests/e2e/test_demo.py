@@ -42,6 +42,10 @@ async def test_demo_loads_once_and_prints_keys(database_url: str, engine: AsyncE
         )
         assert again.returncode == 0, again.stderr
         assert f"(0 new, {loaded} already loaded)" in again.stdout  # flows are not replayed either
+        keys = [
+            re.findall(r"(?:read|admin) API key\s+(hf_\w+)", run.stdout) for run in (first, again)
+        ]
+        assert [len(k) for k in keys] == [2, 2]
         async with engine.connect() as conn:
             tenants = await conn.scalar(
                 text("SELECT count(*) FROM tenants WHERE name = 'Holdfast demo'")
@@ -82,6 +86,19 @@ async def test_demo_loads_once_and_prints_keys(database_url: str, engine: AsyncE
                     " WHERE t.name = 'Holdfast demo' AND e.source = 'flow'"
                 )
             )
+            # Only the keys printed last are valid: a rerun revokes the ones it printed before.
+            active = set(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT k.prefix FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+                            " WHERE t.name = 'Holdfast demo' AND k.revoked_at IS NULL"
+                        )
+                    )
+                ).scalars()
+            )
+        assert {key[3:15] for key in keys[1]} == active  # hf_<12-character prefix>_...
+        assert not {key[3:15] for key in keys[0]} & active
         assert (tenants, events - from_flows, plans) == (1, loaded, 3)
         assert flows.get("accepted", 0) >= 1 and flows.get("declined", 0) >= 1, flows
         assert snapshot_days >= 10  # the health history starts where the events do

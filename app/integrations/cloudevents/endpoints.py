@@ -105,7 +105,6 @@ def _reject_constant(name: str) -> None:
                     "schema": {
                         "type": "array",
                         "items": {
-                            "type": "object",
                             "description": "A structured CloudEvent (as for "
                             f"{STRUCTURED}); each is validated on its own and an invalid "
                             "one is reported as rejected in the results.",
