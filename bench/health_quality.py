@@ -51,7 +51,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database, session_factory  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.tenants.service import create_tenant  # noqa: E402
+from app.onboarding import create_tenant  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 BATCH = 1000
