@@ -99,9 +99,7 @@ class WebhookCreated(WebhookRead):
 MAX_ROTATION_OVERLAP_S = 7 * 86400
 
 
-class SecretRotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SecretRotation(RequestModel):
     previous_secret_valid_for_s: int = Field(
         default=86400,
         ge=0,

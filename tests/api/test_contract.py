@@ -38,7 +38,7 @@ async def test_an_event_time_is_a_string_with_an_offset(
     response = await client.post(
         "/v1/events", json=event("usage", occurred_at=when), headers=tenant.headers
     )
-    assert ["body", "usage", "occurred_at"] in locs(response)
+    assert ["body", "occurred_at"] in locs(response)
 
 
 async def test_every_body_time_refuses_a_number(
@@ -192,8 +192,8 @@ def test_every_request_model_is_strict_and_closed(app: FastAPI) -> None:
         ("PUT", "/v1/settings/health", {"usage": {"new_customer_days": 0.5}}, "usage"),
         ("PUT", "/v1/settings/offers", {"keep_days": "30"}, "keep_days"),
         ("POST", "/v1/webhooks", {"url": "https://x.example", "event_types": "*"}, "event_types"),
-        ("POST", "/v1/events", event("usage", quantity=2.5), "usage"),
-        ("POST", "/v1/events", event("feedback", nps="9"), "feedback"),
+        ("POST", "/v1/events", event("usage", quantity=2.5), "quantity"),
+        ("POST", "/v1/events", event("feedback", nps="9"), "nps"),
         ("POST", "/v1/api-keys", {"name": "k", "scopes": "read"}, "scopes"),
     ],
 )  # fmt: skip

@@ -171,7 +171,10 @@ async def test_an_authenticated_body_that_is_not_an_event_is_400(cb: Chargebee) 
     response = await cb.client.post(
         hook_url(cb.tenant),
         content=b"{not json",
-        headers=cp.basic(cb.creds["username"], cb.creds["password"]),
+        headers={
+            "Content-Type": "application/json",
+            **cp.basic(cb.creds["username"], cb.creds["password"]),
+        },
     )
     assert response.status_code == 400
 

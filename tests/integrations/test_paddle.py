@@ -180,7 +180,11 @@ async def test_bad_signatures_are_400_and_store_nothing(
 ) -> None:
     payload = sub_event("subscription.activated", NOW, "evt_bad", items=PRO)
     body, _ = pp.signed(payload)
-    response = await client.post(hook_url(paddle_tenant), content=body, headers=headers)
+    response = await client.post(
+        hook_url(paddle_tenant),
+        content=body,
+        headers={"Content-Type": "application/json", **headers},
+    )
     assert response.status_code == 400
     assert response.json()["type"].endswith("invalid-signature")
     assert await event_count(conn, paddle_tenant) == 0
@@ -222,7 +226,9 @@ async def test_a_signed_body_that_is_not_a_notification_is_400(
 
         h1 = PaddleSignature.calculate_hmac(pp.SECRET, f"{ts}:".encode() + body).hexdigest()
         response = await client.post(
-            hook_url(paddle_tenant), content=body, headers={"Paddle-Signature": f"ts={ts};h1={h1}"}
+            hook_url(paddle_tenant),
+            content=body,
+            headers={"Paddle-Signature": f"ts={ts};h1={h1}", "Content-Type": "application/json"},
         )
         assert response.status_code == 400
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from app.inputs import RequestModel
 from app.integrations.schemas import RECEIPT_STATUS_DESCRIPTION, ReceiptStatus, RecordedEvent
 
 # Printable ASCII without ':' (it separates user and password in HTTP Basic auth).
@@ -15,9 +16,7 @@ Username = Annotated[
 ]
 
 
-class ChargebeeSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChargebeeSettingsIn(RequestModel):
     username: Username = "holdfast"
 
 

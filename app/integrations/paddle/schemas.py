@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from app.inputs import RequestModel
 from app.integrations.schemas import (
     RECEIPT_STATUS_DESCRIPTION,
     ReceiptStatus,
@@ -22,9 +23,7 @@ PaddleSecret = Annotated[
 ]
 
 
-class PaddleSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PaddleSettingsIn(RequestModel):
     webhook_secret: PaddleSecret
 
 
