@@ -52,6 +52,7 @@ ALLOWED_REFUSALS: dict[str, tuple[str, ...]] = {
     "GET /v1/health/tiers": ("start must not be after end", "at most 366 days"),
     "GET /v1/health/backtest": ("must not be in the future",),
     "GET /v1/customers/{customer_id}/health": ("must not be in the future",),
+    "POST /v1/health/lookup": ("must not be in the future",),
     "POST /v1/events": (
         "feedback needs nps or comment",
         "more than 24 hours in the future",
@@ -65,6 +66,8 @@ ALLOWED_REFUSALS: dict[str, tuple[str, ...]] = {
     "POST /segment/v1/track": ("The body is not valid JSON",),
     "POST /segment/v1/identify": ("The body is not valid JSON",),
     "POST /v1/integrations/stripe/webhook/{tenant_id}": ("Stripe-Signature header is missing",),
+    "POST /v1/integrations/paddle/webhook/{tenant_id}": ("Paddle-Signature header is missing",),
+    "POST /v1/integrations/chargebee/webhook/{tenant_id}": ("Authorization header is missing",),
     "POST /v1/offers": ("No plan",),
     "PATCH /v1/offers/{offer_id}": ("kind cannot change",),
     "PUT /v1/integrations/segment/mappings": ("each event_name may appear once",),
