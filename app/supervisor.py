@@ -15,6 +15,7 @@ import time
 from app.embedded import EmbeddedPostgres
 
 logger = logging.getLogger("holdfast.embedded")
+STILL_DOWN_S = 30.0
 
 
 class EmbeddedSupervisor:
@@ -52,12 +53,19 @@ class EmbeddedSupervisor:
             extra={"data_dir": str(self._embedded.pgdata)},
         )
         attempts = 0
+        told_still_down = False
         while not self._stopping.is_set():
             attempts += 1
             try:
                 self._embedded.restart()
             except Exception as exc:  # any failure is retried until stopped
-                logger.debug("embedded PostgreSQL restart failed", extra={"error": repr(exc)})
+                # An outage that outlasts STILL_DOWN_S is worth one more line, with the reason.
+                if not told_still_down and time.monotonic() - down_at > STILL_DOWN_S:
+                    told_still_down = True
+                    logger.error(
+                        "embedded PostgreSQL does not restart; still trying",
+                        extra={"error": repr(exc), "log": str(self._embedded.pgdata / "log")},
+                    )
                 self._stopping.wait(self._interval_s)
                 continue
             logger.info(
