@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import make_engine, session_factory
 from app.embedded import EmbeddedPostgres
 from app.observability import configure_logging
+from app.supervisor import EmbeddedSupervisor
 
 logger = logging.getLogger("holdfast.cli")
 
@@ -27,15 +28,16 @@ EMBEDDED_DATABASE = "holdfast"
 
 
 @contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
+def database_url(settings: Settings, *, supervise: bool = False) -> Iterator[str]:
     """The configured DATABASE_URL, or an embedded server's (started here, stopped on exit
-    unless another process still uses it)."""
+    unless another process still uses it; with ``supervise``, restarted if it dies meanwhile)."""
     if settings.database_url is not None:
         yield settings.database_url
         return
     embedded = EmbeddedPostgres(settings.data_dir)
     started = time.perf_counter()
     embedded.start()
+    supervisor = EmbeddedSupervisor(embedded) if supervise else None
     try:
         asyncio.run(_ensure_database(embedded.url("postgres"), EMBEDDED_DATABASE, settings))
         logger.info(
@@ -45,8 +47,12 @@ def database_url(settings: Settings) -> Iterator[str]:
                 "seconds": round(time.perf_counter() - started, 2),
             },
         )
+        if supervisor is not None:
+            supervisor.start()
         yield embedded.url(EMBEDDED_DATABASE)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         embedded.stop()
 
 
@@ -120,7 +126,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # the process dying with it still running.
     signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
-        with database_url(settings) as url:
+        with database_url(settings, supervise=True) as url:
             asyncio.run(_migrate(url, settings))
             if args.demo:
                 print(asyncio.run(_demo(url, settings, args)), flush=True)
