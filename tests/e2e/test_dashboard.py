@@ -16,7 +16,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,18 @@ def test_sign_in_and_every_panel_renders_with_data(demo: Demo, tab: Tab) -> None
     assert tab.unexpected_errors() == []
 
 
+def cadence(days: list[date]) -> str:
+    """How far apart the snapshots are, as the page words it (the oracle for the note)."""
+    gaps = [(b - a).days for a, b in pairwise(days)]
+    every = {1: "daily", 7: "weekly"}
+    words = [every.get(g, f"every {g} days") for g in sorted(set(gaps))]
+    if len(words) == 1:
+        return words[0]
+    common = min(set(gaps), key=lambda g: (-gaps.count(g), g))
+    named = every.get(common, f"every {common} days")
+    return f"mostly {named} ({min(gaps)} to {max(gaps)} days apart)"
+
+
 def test_customer_page_from_the_attention_list(demo: Demo, tab: Tab) -> None:
     page = tab.page
     tab.sign_in(demo)
@@ -372,6 +385,9 @@ def test_customer_page_from_the_attention_list(demo: Demo, tab: Tab) -> None:
     charts = chart_summary(tab)
     history = demo.api("GET", f"/v1/customers/{customer_id}/health/history", demo.read_key)
     assert charts["history"]["labels"] == len(history["snapshots"]) > 0
+    days = [date.fromisoformat(s["day"]) for s in history["snapshots"]]
+    note = page.locator("#panel-history .panel-note").inner_text()
+    assert f"taken {cadence(days)} (UTC days)" in note, note
     assert charts["history"]["painted"] > 1000
     assert charts["factors"]["labels"] == len(health["factors"])
 
