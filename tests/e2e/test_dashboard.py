@@ -16,7 +16,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,18 @@ def test_sign_in_and_every_panel_renders_with_data(demo: Demo, tab: Tab) -> None
     assert tab.unexpected_errors() == []
 
 
+def cadence(days: list[date]) -> str:
+    """How far apart the snapshots are, as the page words it (the oracle for the note)."""
+    gaps = [(b - a).days for a, b in pairwise(days)]
+    every = {1: "daily", 7: "weekly"}
+    words = [every.get(g, f"every {g} days") for g in sorted(set(gaps))]
+    if len(words) == 1:
+        return words[0]
+    common = min(set(gaps), key=lambda g: (-gaps.count(g), g))
+    named = every.get(common, f"every {common} days")
+    return f"mostly {named} ({min(gaps)} to {max(gaps)} days apart)"
+
+
 def test_customer_page_from_the_attention_list(demo: Demo, tab: Tab) -> None:
     page = tab.page
     tab.sign_in(demo)
@@ -372,6 +385,9 @@ def test_customer_page_from_the_attention_list(demo: Demo, tab: Tab) -> None:
     charts = chart_summary(tab)
     history = demo.api("GET", f"/v1/customers/{customer_id}/health/history", demo.read_key)
     assert charts["history"]["labels"] == len(history["snapshots"]) > 0
+    days = [date.fromisoformat(s["day"]) for s in history["snapshots"]]
+    note = page.locator("#panel-history .panel-note").inner_text()
+    assert f"taken {cadence(days)} (UTC days)" in note, note
     assert charts["history"]["painted"] > 1000
     assert charts["factors"]["labels"] == len(health["factors"])
 
@@ -469,6 +485,100 @@ def test_a_tenant_without_data_shows_empty_panels_not_errors(demo: Demo, tab: Ta
     assert page.locator("[role=alert]:visible").count() == 0
     assert tab.page.evaluate("() => Object.keys(window.holdfastCharts).length") == 0
     assert tab.unexpected_errors() == []
+
+
+WIDTHS = (390, 1024, 1280, 1440)
+
+# Every visible element whose box leaves the viewport, unless it is inside a horizontally
+# scrollable box (a wide table in its panel), and every KPI card whose text leaves the card
+# (or whose figure breaks over two lines).
+LAYOUT_PROBLEMS = """() => {
+    const viewport = document.documentElement.clientWidth;
+    const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${el.className}`;
+    const scroller = (el) => {
+        for (let a = el.parentElement; a; a = a.parentElement) {
+            if (["auto", "scroll"].includes(getComputedStyle(a).overflowX)) return a;
+        }
+        return null;
+    };
+    const outside = [];
+    for (const el of document.querySelectorAll("body *")) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0 || !el.checkVisibility()) continue;
+        if (scroller(el)) continue;  // scrolls inside its panel; the page's width catches leaks
+        if (r.left < -1 || r.right > viewport + 1) {
+            outside.push(`${name(el)} ${Math.round(r.left)}..${Math.round(r.right)}`);
+        }
+    }
+    const overflowing = [];
+    for (const card of document.querySelectorAll("#kpis .kpi")) {
+        const c = card.getBoundingClientRect();
+        const style = getComputedStyle(card);
+        const left = c.left + parseFloat(style.borderLeftWidth);
+        const right = c.right - parseFloat(style.borderRightWidth);
+        for (const p of card.children) {
+            const range = document.createRange();
+            range.selectNodeContents(p);
+            const t = range.getBoundingClientRect();
+            const broken = p.classList.contains("kpi-value") && range.getClientRects().length > 1;
+            if (t.left < left - 1 || t.right > right + 1 || p.scrollWidth > p.clientWidth + 1
+                || broken) {
+                overflowing.push(`${card.id} ${p.className} "${p.textContent}"`);
+            }
+        }
+    }
+    // A card or panel alone on its row, narrower than the row: a gap next to it.
+    const alone = [];
+    for (const list of document.querySelectorAll("#kpis, #overview-view .grid")) {
+        const width = list.getBoundingClientRect().width;
+        const rows = new Map();
+        for (const item of list.children) {
+            const r = item.getBoundingClientRect();
+            if (r.height === 0) continue;
+            const top = Math.round(r.top);
+            rows.set(top, [...(rows.get(top) ?? []), [item, r.width]]);
+        }
+        for (const items of rows.values()) {
+            if (items.length === 1 && items[0][1] < width - 2) alone.push(name(items[0][0]));
+        }
+    }
+    return {
+        scrollWidth: document.documentElement.scrollWidth, viewport, outside, overflowing, alone
+    };
+}"""
+
+HUGE_MRR = 999_999_999_999_99  # minor units: "$999,999,999,999.99"
+
+
+def with_huge_mrr(route: Any) -> None:
+    """The real summary, with an MRR far beyond the demo's, for the page's own renderer."""
+    response = route.fetch()
+    summary = response.json()
+    summary["mrr"] = HUGE_MRR
+    route.fulfill(response=response, json=summary)
+
+
+def layout_problems(tab: Tab) -> dict[str, Any]:
+    found = tab.page.evaluate(LAYOUT_PROBLEMS)
+    problems = {k: found[k] for k in ("outside", "overflowing", "alone") if found[k]}
+    if found["scrollWidth"] > found["viewport"]:
+        problems["page wider than the viewport"] = found["scrollWidth"]
+    return problems
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_nothing_overflows_the_viewport_or_its_card(demo: Demo, tab: Tab, width: int) -> None:
+    started = time.perf_counter()
+    tab.page.set_viewport_size({"width": width, "height": 900})
+    tab.page.route("**/v1/metrics/summary", with_huge_mrr)
+    tab.sign_in(demo)
+    tab.wait_for_overview()
+    assert tab.page.locator("#kpi-mrr .kpi-value").inner_text() == "$999,999,999,999.99"
+    problems = layout_problems(tab)
+    assert problems == {}, problems
+    screenshot(tab, f"dashboard-{width}.png")
+    assert tab.unexpected_errors() == []
+    print(f"{width} px checked in {time.perf_counter() - started:.2f} s")
 
 
 def test_new_flows_show_up_pending(demo: Demo, tab: Tab) -> None:

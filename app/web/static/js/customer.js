@@ -218,6 +218,11 @@ function renderFactors(health) {
 function renderHistory([history, settings]) {
   const body = clear(panelBody("panel-history"));
   const snapshots = history.snapshots;
+  // The rescore writes one a day, but a backfill (the demo's) may space them a week apart.
+  const cadence = fmt.cadence(snapshots.map((s) => s.day));
+  const taken = cadence ? `, taken ${cadence}` : "";
+  document.getElementById("history-note").textContent =
+    `Snapshots of the score${taken} (UTC days), with the tier thresholds.`;
   if (!snapshots.length) {
     body.append(message("No daily snapshot yet: the periodic rescore writes one a day.", "muted"));
     return;
@@ -255,7 +260,7 @@ function renderHistory([history, settings]) {
       },
     },
     data: {
-      caption: "Daily health snapshots (UTC)",
+      caption: `Health snapshots${taken} (UTC days)`,
       columns: [
         { label: "Day", rowHeader: true },
         { label: "Score", numeric: true },

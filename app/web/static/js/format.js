@@ -143,3 +143,28 @@ export function words(identifier) {
   const text = String(identifier).replaceAll("_", " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+const DAY_MS = 86_400_000;
+
+function every(gap) {
+  if (gap === 1) return "daily";
+  if (gap === 7) return "weekly";
+  return `every ${gap} days`;
+}
+
+/**
+ * How far apart dated snapshots are, from their UTC days in order: "daily", "weekly",
+ * "every 3 days", or "mostly weekly (1 to 7 days apart)" when the gaps differ; null for one.
+ */
+export function cadence(days) {
+  const times = days.map((d) => toDate(d).getTime());
+  const gaps = times.slice(1).map((t, i) => Math.round((t - times[i]) / DAY_MS));
+  if (!gaps.length) return null;
+  const counts = new Map();
+  for (const gap of gaps) counts.set(gap, (counts.get(gap) ?? 0) + 1);
+  // The most frequent gap; the shorter one on a tie.
+  const [common] = [...counts].sort(([a, m], [b, n]) => n - m || a - b)[0];
+  const low = Math.min(...gaps);
+  const high = Math.max(...gaps);
+  return low === high ? every(low) : `mostly ${every(common)} (${low} to ${high} days apart)`;
+}

@@ -139,10 +139,13 @@ function fillKpi(id, { value, badge = null, tone = null, details = [] }) {
   const item = document.getElementById(`kpi-${id}`);
   const label = item.querySelector(".kpi-label").textContent;
   item.className = `kpi${tone ? ` tone-${tone}` : ""}`;
+  const figure = h("p", { class: "kpi-value" }, value);
+  // The CSS sizes the figure by its length so a long amount still fits its card.
+  figure.style.setProperty("--chars", String(value).length);
   item.replaceChildren(
     ...[
       h("p", { class: "kpi-label" }, label),
-      h("p", { class: "kpi-value" }, value),
+      figure,
       badge ? h("p", { class: "kpi-badge" }, badge) : null,
       ...details.map((text) => h("p", { class: "kpi-detail" }, text)),
     ].filter(Boolean),
