@@ -172,30 +172,59 @@ async def lock_customers(
     return {r["customer_id"]: dict(r) for r in records}
 
 
+# What scoring reads of a customer row: its lifecycle, first seen and last usage.
+SCORING_COLUMNS = ", ".join(("customer_id", "first_seen_at", "last_usage_at", *LIFECYCLE_FIELDS))
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """The customers with ``first <= customer_id`` and, unless ``end`` is None,
+    ``customer_id < end``: one chunk of a walk over a tenant in id order."""
+
+    first: str
+    end: str | None
+
+
+async def chunk_starts(session: AsyncSession, tenant_id: uuid.UUID, size: int) -> list[IdRange]:
+    """The tenant's customers cut into ranges of ``size`` in id order (one index scan)."""
+    conn = await driver_connection(session)
+    starts = [
+        r["customer_id"]
+        for r in await conn.fetch(
+            "SELECT customer_id FROM (SELECT customer_id,"
+            " row_number() OVER (ORDER BY customer_id) AS n"
+            " FROM customers WHERE tenant_id = $1) AS c"
+            " WHERE n % $2 = 1 ORDER BY customer_id",
+            tenant_id,
+            size,
+        )
+    ]
+    return [IdRange(first, end) for first, end in zip(starts, [*starts[1:], None], strict=True)]
+
+
 async def customer_rows(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    customer_ids: Sequence[str] | None,
+    customers: Sequence[str] | IdRange | None,
     *,
     lock: bool = False,
 ) -> list[dict[str, Any]]:
-    """Customer rows (all of the tenant's when ``customer_ids`` is None), in id order; with
-    ``lock``, locked like :func:`lock_customers`."""
-    if customer_ids is not None and lock:
-        return list((await lock_customers(session, tenant_id, customer_ids)).values())
+    """The :data:`SCORING_COLUMNS` of ``customers`` (ids, a range, or all of the tenant's when
+    None), in id order; with ``lock``, locked like :func:`lock_customers`."""
     conn = await driver_connection(session)
-    suffix = " ORDER BY customer_id" + (" FOR UPDATE" if lock else "")
-    if customer_ids is None:
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1" + suffix, tenant_id
-        )
-    else:
-        records = await conn.fetch(
-            "SELECT * FROM customers WHERE tenant_id = $1 AND customer_id = ANY($2::text[])"
-            + suffix,
-            tenant_id,
-            list(customer_ids),
-        )
+    sql = f"SELECT {SCORING_COLUMNS} FROM customers WHERE tenant_id = $1"
+    args: list[Any] = [tenant_id]
+    if isinstance(customers, IdRange):
+        sql += " AND customer_id >= $2" + (" AND customer_id < $3" if customers.end else "")
+        args += [customers.first] + ([customers.end] if customers.end else [])
+    elif customers is not None:
+        if not customers:
+            return []
+        sql += " AND customer_id = ANY($2::text[])"
+        args.append(sorted(set(customers)))
+    records = await conn.fetch(
+        sql + " ORDER BY customer_id" + (" FOR UPDATE" if lock else ""), *args
+    )
     return [dict(r) for r in records]
 
 
@@ -205,21 +234,6 @@ async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_
         "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id
     )
     return found is not None
-
-
-async def customer_ids_after(
-    session: AsyncSession, tenant_id: uuid.UUID, after: str, limit: int
-) -> list[str]:
-    """The next ``limit`` customer ids after ``after``, in id order (to walk a tenant in chunks)."""
-    conn = await driver_connection(session)
-    records = await conn.fetch(
-        "SELECT customer_id FROM customers WHERE tenant_id = $1 AND customer_id > $2"
-        " ORDER BY customer_id LIMIT $3",
-        tenant_id,
-        after,
-        limit,
-    )
-    return [r["customer_id"] for r in records]
 
 
 async def update_lifecycle(

@@ -5,6 +5,7 @@ that runs it with the other periodic work is ``app.scheduler.periodic_round``.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -13,17 +14,20 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from app.customers.repository import customer_ids_after
+from app.customers.repository import chunk_starts
 from app.db import Database
 from app.health import learning
+from app.health.inputs import yardsticks
 from app.health.repository import save_snapshots
-from app.health.scoring import rescore, score_customers
+from app.health.scoring import rescore, score_batch
 from app.health.service import current_settings
 from app.tenants.service import tenant_ids
 
 logger = logging.getLogger("holdfast.health")
 
 CHUNK = 1000
+# Ranges rescored at once, each on its own connection.
+WORKERS = 2
 
 
 @dataclass
@@ -77,23 +81,31 @@ async def rescore_tenant(
     *,
     now: datetime | None = None,
     chunk: int = CHUNK,
+    workers: int = WORKERS,
     report: RescoreReport | None = None,
 ) -> RescoreReport:
-    """Rescore the tenant's customers in id order, ``chunk`` at a time."""
+    """Rescore the tenant's customers in id ranges of ``chunk``, each its own transaction,
+    ``workers`` ranges at a time: while one waits for PostgreSQL another is scored in Python.
+    Customers created during the walk fall into a range, or wait for the next round (their
+    ingest marked them dirty, so the scorer takes them meanwhile)."""
     now = now or datetime.now(UTC)
     report = report or RescoreReport()
-    after = ""
-    while True:
-        async with database.sessionmaker() as session, session.begin():
-            ids = await customer_ids_after(session, tenant_id, after, chunk)
-            if not ids:
-                return report
-            outcome = await rescore(session, tenant_id, ids, now=now)
-        report.customers += outcome.scored
-        report.tier_changes += outcome.tier_changes
-        report.churned += len(outcome.churned)
-        report.reactivated += len(outcome.reactivated)
-        after = ids[-1]
+    async with database.sessionmaker() as session:
+        ranges = await chunk_starts(session, tenant_id, chunk)
+        await yardsticks(session, tenant_id, now)  # cached for the day: once, not per worker
+    pending = iter(ranges)
+
+    async def work() -> None:
+        for ids in pending:  # one iterator shared by the workers: each range once
+            async with database.sessionmaker() as session, session.begin():
+                outcome = await rescore(session, tenant_id, ids, now=now)
+            report.customers += outcome.scored
+            report.tier_changes += outcome.tier_changes
+            report.churned += len(outcome.churned)
+            report.reactivated += len(outcome.reactivated)
+
+    await asyncio.gather(*(work() for _ in range(max(1, workers))))
+    return report
 
 
 async def rescore_all(
@@ -142,10 +154,15 @@ async def backfill_snapshots(
             microseconds=1
         )
         async with database.sessionmaker() as session, session.begin():
-            scored = await score_customers(session, tenant_id, None, as_of=as_of, now=now)
+            batch = await score_batch(session, tenant_id, None, as_of=as_of, now=now)
+            if batch is None:
+                continue
+            results = [batch.result(i, True) for i in range(len(batch.customer_ids))]
             rows = [
-                (cid, s.result.score, s.result.tier, s.model_version) for cid, s in scored.items()
+                (cid, r.score, r.tier) for cid, r in zip(batch.customer_ids, results, strict=True)
             ]
-            await save_snapshots(session, tenant_id, day, rows, now)
+            await save_snapshots(
+                session, tenant_id, day, rows, model_version=batch.model_version, computed_at=now
+            )
         written += len(rows)
     return written

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from app.health.features import LEARNED_FEATURES, Array, Features, design_matrix
-from app.health.model import BRIEF_FACTORS, Factor, HealthResult, summary_of, tier_between
+from app.health.model import Factor, HealthResult, summary_of, tier_between
 
 # Inverse regularisation strength: features are standardised, so one value fits most tenants.
 C = 0.5
@@ -237,13 +237,23 @@ def explain_learned(
     model: LearnedModel, scores: LearnedScores, i: int, *, brief: bool = False
 ) -> HealthResult:
     """Customer ``i``'s learned score: the baseline (the tenant's average customer) and each
-    feature's points. ``brief``: the baseline and the BRIEF_FACTORS biggest drags only."""
+    feature's points. ``brief``: the score, tier and summary only, with no factors."""
     score = float(scores.score[i])
     parts = scores.parts[i].tolist()
-    shown = range(len(model.features))
+    tier = tier_between(score, model.healthy_min, model.at_risk_min)
+
+    def detail(j: int) -> str:
+        value = float(scores.features[model.features[j]][i])
+        return _detail(model.features[j], value, float(model.raw_means[j]), model)
+
+    # A feature the model gave no weight and that moved nothing is not a factor.
+    shown = [j for j in range(len(model.features)) if parts[j + 1] != 0 or model.coef[j] != 0]
+    worst = min(shown, key=lambda j: parts[j + 1]) if shown else None  # the first biggest drag
+    summary = summary_of(
+        tier, None if worst is None else (-parts[worst + 1], lambda: detail(worst))
+    )
     if brief:
-        shown = sorted(sorted(shown, key=lambda j: parts[j + 1])[:BRIEF_FACTORS], key=lambda j: j)  # type: ignore[assignment]
-    raw = {name: float(scores.features[name][i]) for name in model.features}
+        return HealthResult(score, tier, (), (), summary)
     factors = [
         Factor(
             name=BASELINE,
@@ -254,27 +264,19 @@ def explain_learned(
             detail=f"the tenant's average customer scores {parts[0]:.0f}",
         )
     ]
-    drags: list[tuple[float, str]] = []
     for j in shown:
-        name = model.features[j]
-        points = parts[j + 1]
-        if points == 0 and model.coef[j] == 0:
-            continue
-        value = raw[name]
-        detail = _detail(name, value, float(model.raw_means[j]), model)
+        value = float(scores.features[model.features[j]][i])
         factors.append(
             Factor(
-                name=name,
+                name=model.features[j],
                 value=None if math.isnan(value) else round(value, 4),
                 score=None,
                 weight=round(float(model.coef[j]), 4),
-                contribution=points,
-                detail=detail,
+                contribution=parts[j + 1],
+                detail=detail(j),
             )
         )
-        drags.append((-points, detail))
-    tier = tier_between(score, model.healthy_min, model.at_risk_min)
-    return HealthResult(score, tier, tuple(factors), (), summary_of(tier, drags))
+    return HealthResult(score, tier, tuple(factors), (), summary)
 
 
 def _detail(name: str, value: float, average: float, model: LearnedModel) -> str:

@@ -51,8 +51,7 @@ FIRST_FAILURE_SCORE = 0.3
 NPS_PASSIVE_SCORE = 0.75
 NPS_DROP_PENALTY = 0.1
 SUMMARY_DRAG_POINTS = 5.0
-# Factors a stored (brief) result keeps: the ones that cost the most points.
-BRIEF_FACTORS = 3
+NOT_ENOUGH_DATA = "not enough data to score"
 TREND_EXPONENT = 2.0
 LEVEL_WINDOW_DAYS = 28
 
@@ -387,26 +386,33 @@ def explain(
     scores: ExpertScores, i: int, settings: HealthSettings, *, brief: bool = False
 ) -> HealthResult:
     """Customer ``i``'s result with its factors in words. ``brief`` (what rescoring stores):
-    only the BRIEF_FACTORS factors that cost the most points, and no missing factors; the
-    score, tier and summary are the same."""
+    the score, tier and summary only, with no factors; the summary is the same."""
     score = float(scores.score[i])
-    subs = scores.subscores[i].tolist()
-    present = [not math.isnan(x) for x in subs]
-    drag_points = scores.drags[i].tolist()
-    order = scores.order[i].tolist()
+    worst = int(scores.order[i, 0])
+    biggest_drag = (
+        None
+        if math.isnan(scores.subscores[i, worst])
+        else (
+            float(scores.drags[i, worst]),
+            lambda: _detail(scores.features, i, scores.names[worst], settings),
+        )
+    )
     if brief:
-        chosen = [j for j in order[:BRIEF_FACTORS] if present[j] and drag_points[j] > 0]
-    else:
-        chosen = [j for j in range(len(scores.names)) if present[j]]
+        if math.isnan(score):
+            return HealthResult(None, None, (), (), NOT_ENOUGH_DATA)
+        tier = tier_for(score, settings)
+        return HealthResult(score, tier, (), (), summary_of(tier, biggest_drag))
+    subs = scores.subscores[i].tolist()
     values = scores.values[i].tolist()
     weights = scores.weights[i].tolist()
     points = scores.points[i].tolist()
     factors: list[Factor] = []
-    details: dict[int, str] = {}
-    for j in chosen:
-        name = scores.names[j]
+    missing: list[MissingFactor] = []
+    for j, name in enumerate(scores.names):
+        if math.isnan(subs[j]):
+            missing.append(MissingFactor(name, _reason(scores.features, i, name, settings)))
+            continue
         value = values[j]
-        details[j] = _detail(scores.features, i, name, settings)
         factors.append(
             Factor(
                 name=name,
@@ -414,37 +420,24 @@ def explain(
                 score=round(subs[j], 4),
                 weight=weights[j],
                 contribution=points[j],
-                detail=details[j],
+                detail=_detail(scores.features, i, name, settings),
             )
         )
-    missing = (
-        ()
-        if brief
-        else tuple(
-            MissingFactor(name, _reason(scores.features, i, name, settings))
-            for j, name in enumerate(scores.names)
-            if not present[j]
-        )
-    )
     if math.isnan(score):
-        return HealthResult(None, None, (), missing, "not enough data to score")
+        return HealthResult(None, None, (), tuple(missing), NOT_ENOUGH_DATA)
     tier = tier_for(score, settings)
-    worst = order[0]
-    if worst not in details and present[worst]:
-        details[worst] = _detail(scores.features, i, scores.names[worst], settings)
-    drags = [(drag_points[worst], details[worst])] if present[worst] else []
-    return HealthResult(score, tier, tuple(factors), missing, summary_of(tier, drags))
+    return HealthResult(score, tier, tuple(factors), tuple(missing), summary_of(tier, biggest_drag))
 
 
-def summary_of(tier: str, drags: Sequence[tuple[float, str]]) -> str:
-    """The biggest drag (points lost) in words, or "looks healthy" when the customer is healthy
-    and nothing costs SUMMARY_DRAG_POINTS."""
-    if not drags:
+def summary_of(tier: str, biggest_drag: tuple[float, Callable[[], str]] | None) -> str:
+    """The biggest drag (points lost, and its detail in words, built only when said) in words,
+    or "looks healthy" when the customer is healthy and nothing costs SUMMARY_DRAG_POINTS."""
+    if biggest_drag is None:
         return "looks healthy" if tier == "healthy" else "no factor stands out"
-    points, detail = max(drags, key=lambda drag: drag[0])
+    points, detail = biggest_drag
     if tier == "healthy":
-        return "looks healthy" if points < SUMMARY_DRAG_POINTS else f"looks healthy, but {detail}"
-    return detail
+        return "looks healthy" if points < SUMMARY_DRAG_POINTS else f"looks healthy, but {detail()}"
+    return detail()
 
 
 def score_customer(inputs: HealthInputs, settings: HealthSettings) -> HealthResult:

@@ -3,12 +3,11 @@ statements per set (never one per customer), and the materialised scores and sna
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,6 +82,12 @@ FROM p FULL JOIN f ON f.customer_id = p.customer_id
 """
 
 
+def _chunk_args(customer_ids: Sequence[str], dense: bool) -> tuple[list[str], str, str]:
+    """The ``= ANY`` array (left empty for a dense chunk: the range says it all, and a chunk's
+    ids are thousands of array elements to send) and the range bounds."""
+    return ([] if dense else list(customer_ids)), min(customer_ids), max(customer_ids)
+
+
 async def usage_matrix(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -94,8 +99,8 @@ async def usage_matrix(
     """Usage of complete days in [first, today): (customer ids, days before today,
     quantities), one entry per customer-day."""
     conn = await driver_connection(session)
-    ids = list(customer_ids)
-    row = await conn.fetchrow(USAGE_MATRIX, tenant_id, ids, today, first, min(ids), max(ids), dense)
+    ids, lo, hi = _chunk_args(customer_ids, dense)
+    row = await conn.fetchrow(USAGE_MATRIX, tenant_id, ids, today, first, lo, hi, dense)
     return row["ids"], row["cols"], row["quantities"]
 
 
@@ -110,18 +115,10 @@ async def usage_events(
 ) -> list[Any]:
     """Per (customer, feature): usage in [day_start, until) and in [features_since, until)."""
     conn = await driver_connection(session)
-    ids = list(customer_ids)
+    ids, lo, hi = _chunk_args(customer_ids, dense)
     return list(
         await conn.fetch(
-            USAGE_EVENTS,
-            tenant_id,
-            ids,
-            until,
-            day_start,
-            features_since,
-            min(ids),
-            max(ids),
-            dense,
+            USAGE_EVENTS, tenant_id, ids, until, day_start, features_since, lo, hi, dense
         )
     )
 
@@ -140,7 +137,7 @@ async def purchases_and_failures(
     ``since_90`` and ``since_window``; failed payments since ``failures_since`` and how many of
     them no later purchase recovered. Everything before ``until``."""
     conn = await driver_connection(session)
-    ids = list(customer_ids)
+    ids, lo, hi = _chunk_args(customer_ids, dense)
     return list(
         await conn.fetch(
             PURCHASES_AND_FAILURES,
@@ -150,8 +147,8 @@ async def purchases_and_failures(
             since_90,
             since_window,
             failures_since,
-            min(ids),
-            max(ids),
+            lo,
+            hi,
             dense,
         )
     )
@@ -301,35 +298,27 @@ class ScoreRow:
     tier: str | None
     status: str
     summary: str
-    factors: list[dict[str, Any]]
-    missing: list[dict[str, Any]]
-    model_version: int
-    model_revision: int
-    computed_at: datetime
 
 
+# What is the same for every row of a write (the model, the time) is a parameter, not an array:
+# arrays cost their elements' encoding.
 _UPSERT_SCORES = """
-INSERT INTO health_scores (tenant_id, customer_id, score, tier, status, summary, factors, missing,
-                           model_version, model_revision, computed_at)
-SELECT $1, u.customer_id, u.score, u.tier, u.status, u.summary, u.factors, u.missing,
-       u.model_version, u.model_revision, u.computed_at
-FROM unnest($2::text[], $3::float8[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-            $8::jsonb[], $9::int[], $10::int[], $11::timestamptz[])
-     AS u(customer_id, score, tier, status, summary, factors, missing, model_version,
-          model_revision, computed_at)
+INSERT INTO health_scores (tenant_id, customer_id, score, tier, status, summary, model_version,
+                           model_revision, computed_at)
+SELECT $1, u.customer_id, u.score, u.tier, u.status, u.summary, $7, $8, $9
+FROM unnest($2::text[], $3::float8[], $4::text[], $5::text[], $6::text[])
+     AS u(customer_id, score, tier, status, summary)
 ORDER BY u.customer_id
 ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
     score = EXCLUDED.score, tier = EXCLUDED.tier, status = EXCLUDED.status,
-    summary = EXCLUDED.summary, factors = EXCLUDED.factors, missing = EXCLUDED.missing,
-    model_version = EXCLUDED.model_version, model_revision = EXCLUDED.model_revision,
-    computed_at = EXCLUDED.computed_at
+    summary = EXCLUDED.summary, model_version = EXCLUDED.model_version,
+    model_revision = EXCLUDED.model_revision, computed_at = EXCLUDED.computed_at
 """
 
 _UPSERT_SNAPSHOTS = """
 INSERT INTO health_snapshots (tenant_id, customer_id, day, score, tier, model_version, computed_at)
-SELECT $1, u.customer_id, u.day, u.score, u.tier, u.model_version, u.computed_at
-FROM unnest($2::text[], $3::date[], $4::float8[], $5::text[], $6::int[], $7::timestamptz[])
-     AS u(customer_id, day, score, tier, model_version, computed_at)
+SELECT $1, u.customer_id, $5, u.score, u.tier, $6, $7
+FROM unnest($2::text[], $3::float8[], $4::text[]) AS u(customer_id, score, tier)
 ORDER BY u.customer_id
 ON CONFLICT (tenant_id, customer_id, day) DO UPDATE SET
     score = EXCLUDED.score, tier = EXCLUDED.tier, model_version = EXCLUDED.model_version,
@@ -341,10 +330,12 @@ async def save_snapshots(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     day: date,
-    rows: Sequence[tuple[str, float | None, str | None, int]],
+    rows: Sequence[tuple[str, float | None, str | None]],
+    *,
+    model_version: int,
     computed_at: datetime,
 ) -> None:
-    """Upsert ``(customer_id, score, tier, model_version)`` snapshots of one day."""
+    """Upsert ``(customer_id, score, tier)`` snapshots of one day."""
     if not rows:
         return
     conn = await driver_connection(session)
@@ -352,45 +343,51 @@ async def save_snapshots(
         _UPSERT_SNAPSHOTS,
         tenant_id,
         [r[0] for r in rows],
-        [day] * len(rows),
         [r[1] for r in rows],
         [r[2] for r in rows],
-        [r[3] for r in rows],
-        [computed_at] * len(rows),
+        day,
+        model_version,
+        computed_at,
     )
 
 
 async def save_scores(
-    session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[ScoreRow]
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    rows: Sequence[ScoreRow],
+    *,
+    model_version: int,
+    model_revision: int,
+    computed_at: datetime,
 ) -> None:
-    """Upsert the current scores and the day's snapshot of each."""
+    """Upsert the current scores and the day's (UTC) snapshot of each."""
     if not rows:
         return
     conn = await driver_connection(session)
     ids = [r.customer_id for r in rows]
+    scores = [r.score for r in rows]
+    tiers = [r.tier for r in rows]
     await conn.execute(
         _UPSERT_SCORES,
         tenant_id,
         ids,
-        [r.score for r in rows],
-        [r.tier for r in rows],
+        scores,
+        tiers,
         [r.status for r in rows],
         [r.summary for r in rows],
-        [json.dumps(r.factors) for r in rows],
-        [json.dumps(r.missing) for r in rows],
-        [r.model_version for r in rows],
-        [r.model_revision for r in rows],
-        [r.computed_at for r in rows],
+        model_version,
+        model_revision,
+        computed_at,
     )
     await conn.execute(
         _UPSERT_SNAPSHOTS,
         tenant_id,
         ids,
-        [r.computed_at.date() for r in rows],
-        [r.score for r in rows],
-        [r.tier for r in rows],
-        [r.model_version for r in rows],
-        [r.computed_at for r in rows],
+        scores,
+        tiers,
+        computed_at.astimezone(UTC).date(),
+        model_version,
+        computed_at,
     )
 
 

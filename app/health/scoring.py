@@ -12,7 +12,7 @@ Two ways to see a customer:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import repository as customers
 from app.customers.fold import fold_lifecycle, project
+from app.customers.repository import IdRange
 from app.customers.service import lifecycle_from_row
 from app.health import learned, learning, repository
 from app.health.features import build_features
@@ -66,7 +67,7 @@ def _settled(row: dict[str, Any], at: datetime) -> bool:
 async def lifecycles_at(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    customer_ids: Sequence[str] | None,
+    customer_ids: Sequence[str] | IdRange | None,
     at: datetime,
     *,
     current: bool,
@@ -108,6 +109,7 @@ async def lifecycles_at(
                 last_usage_at=row["last_usage_at"],
             )
         return out
+    assert not isinstance(customer_ids, IdRange), "ranges are for walks over the present"
     history = await repository.history_until(session, tenant_id, customer_ids, at)
     out = {}
     for customer_id, h in history.items():
@@ -127,20 +129,33 @@ async def lifecycles_at(
     return out
 
 
-async def score_customers(
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Scores of many customers, explained on demand: ``result(i)`` is customer ``i``'s
+    result (``brief``: score, tier and summary only), built when asked for, so a rescore of
+    thousands explains in full only the few whose tier changed."""
+
+    customer_ids: list[str]
+    statuses: list[str]
+    as_of: datetime
+    model_version: int
+    model: ModelInfo
+    result: Callable[[int, bool], HealthResult]
+
+
+async def score_batch(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    customer_ids: Sequence[str] | None,
+    customer_ids: Sequence[str] | IdRange | None,
     *,
     as_of: datetime | None = None,
     now: datetime | None = None,
     model: tuple[int, HealthSettings] | None = None,
     lock: bool = False,
-    brief: bool = False,
-) -> dict[str, Scored]:
-    """Score ``customer_ids`` (every customer of the tenant when None) as of ``as_of`` (default:
-    now) from what happened before that instant. Customers unknown at that instant are absent
-    from the result."""
+) -> ScoredBatch | None:
+    """Score ``customer_ids`` (ids, a range of ids, or every customer of the tenant when None)
+    as of ``as_of`` (default: now) from what happened before that instant; None when none of
+    them is known at that instant (customers unknown then are left out)."""
     now = now or datetime.now(UTC)
     version, settings = model or await current_settings(session, tenant_id)
     current = as_of is None or as_of >= now
@@ -150,11 +165,12 @@ async def score_customers(
         session, tenant_id, customer_ids, at, current=current, lock=lock
     )
     if not lifecycles:
-        return {}
+        return None
     ids = sorted(lifecycles)
     # One customer is its own dense range; a chunk is when no other customer sits between.
     dense = (
         customer_ids is None
+        or isinstance(customer_ids, IdRange)
         or len(ids) == 1
         or len(ids) == await customers.customers_between(session, tenant_id, ids[0], ids[-1])
     )
@@ -171,19 +187,22 @@ async def score_customers(
     )
     features = build_features(histories)
     row = picked.row
-    results: list[HealthResult]
+    result: Callable[[int, bool], HealthResult]
     if learned_model is not None and row is not None:
         learned_scores = learned.learned_scores(learned_model, features)
-        results = [
-            learned.explain_learned(learned_model, learned_scores, i, brief=brief)
-            for i in range(histories.n)
-        ]
+
+        def result(i: int, brief: bool = False) -> HealthResult:
+            return learned.explain_learned(learned_model, learned_scores, i, brief=brief)
+
         info = ModelInfo(
             "learned", row.version, row.trained_at, row.auc_learned, row.auc_expert, row.reason
         )
     else:
         scores = expert_scores(features, settings)
-        results = [explain(scores, i, settings, brief=brief) for i in range(histories.n)]
+
+        def result(i: int, brief: bool = False) -> HealthResult:
+            return explain(scores, i, settings, brief=brief)
+
         info = ModelInfo(
             "expert",
             version,
@@ -192,16 +211,40 @@ async def score_customers(
             row.auc_expert if row is not None else None,
             picked.reason,
         )
+    return ScoredBatch(
+        customer_ids=list(histories.customer_ids),
+        statuses=[lifecycles[cid].status for cid in histories.customer_ids],
+        as_of=at,
+        model_version=version,
+        model=info,
+        result=result,
+    )
+
+
+async def score_customers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[str] | None,
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    model: tuple[int, HealthSettings] | None = None,
+    brief: bool = False,
+) -> dict[str, Scored]:
+    """:func:`score_batch`, every customer explained (``brief``: score, tier and summary)."""
+    batch = await score_batch(session, tenant_id, customer_ids, as_of=as_of, now=now, model=model)
+    if batch is None:
+        return {}
     return {
         customer_id: Scored(
             customer_id=customer_id,
-            status=lifecycles[customer_id].status,
-            as_of=at,
-            model_version=version,
-            result=results[i],
-            model=info,
+            status=batch.statuses[i],
+            as_of=batch.as_of,
+            model_version=batch.model_version,
+            result=batch.result(i, brief),
+            model=batch.model,
         )
-        for i, customer_id in enumerate(histories.customer_ids)
+        for i, customer_id in enumerate(batch.customer_ids)
     }
 
 
@@ -229,7 +272,7 @@ def top_factors(result: HealthResult, n: int = 3) -> list[dict[str, Any]]:
 async def rescore(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    customer_ids: Sequence[str] | None,
+    customer_ids: Sequence[str] | IdRange | None,
     *,
     now: datetime | None = None,
 ) -> RescoreOutcome:
@@ -237,37 +280,24 @@ async def rescore(
     day's snapshot, and announce what changed since the stored score: tier changes, and status
     changes into or out of ``cancelled`` (including those that happened by the clock alone)."""
     now = now or datetime.now(UTC)
-    scored = await score_customers(session, tenant_id, customer_ids, now=now, lock=True, brief=True)
-    outcome = RescoreOutcome(scored=len(scored))
-    if not scored:
+    batch = await score_batch(session, tenant_id, customer_ids, now=now, lock=True)
+    outcome = RescoreOutcome()
+    if batch is None:
         return outcome
-    previous = await repository.stored_scores(session, tenant_id, list(scored))
+    outcome.scored = len(batch.customer_ids)
+    previous = await repository.stored_scores(session, tenant_id, batch.customer_ids)
     rows = []
     announcements: list[tuple[str, dict[str, Any]]] = []
-    for customer_id, s in scored.items():
-        r = s.result
+    for i, customer_id in enumerate(batch.customer_ids):
+        r = batch.result(i, True)
+        status = batch.statuses[i]
         rows.append(
             repository.ScoreRow(
                 customer_id=customer_id,
                 score=r.score,
                 tier=r.tier,
-                status=s.status,
+                status=status,
                 summary=r.summary,
-                factors=[
-                    {
-                        "name": f.name,
-                        "value": f.value,
-                        "score": f.score,
-                        "weight": f.weight,
-                        "contribution": f.contribution,
-                        "detail": f.detail,
-                    }
-                    for f in r.factors
-                ],
-                missing=[{"name": m.name, "reason": m.reason} for m in r.missing],
-                model_version=s.model_version,
-                model_revision=MODEL_REVISION,
-                computed_at=now,
             )
         )
         old_tier, old_status = previous.get(customer_id, (None, "lead"))
@@ -282,15 +312,22 @@ async def rescore(
                         "new_tier": r.tier,
                         "score": r.score,
                         "summary": r.summary,
-                        "top_factors": top_factors(r),
+                        "top_factors": top_factors(batch.result(i, False)),
                     },
                 )
             )
-        if s.status == "cancelled" and old_status != "cancelled":
+        if status == "cancelled" and old_status != "cancelled":
             outcome.churned.append(customer_id)
-        elif old_status == "cancelled" and s.status in ("active", "paused"):
+        elif old_status == "cancelled" and status in ("active", "paused"):
             outcome.reactivated.append(customer_id)
-    await repository.save_scores(session, tenant_id, rows)
+    await repository.save_scores(
+        session,
+        tenant_id,
+        rows,
+        model_version=batch.model_version,
+        model_revision=MODEL_REVISION,
+        computed_at=now,
+    )
     announcements += await _status_announcements(session, tenant_id, outcome, now)
     if announcements:
         await enqueue_many(session, tenant_id, announcements, now=now)

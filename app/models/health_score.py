@@ -2,17 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
 
 
 class HealthScore(Base):
-    """Each customer's latest materialised health score (rewritten on ingest and by rescoring).
+    """Each customer's latest materialised health score, summarised (tier and the biggest
+    drag in words); the full explanation is computed on read. Written by the scorers.
 
     ``status`` is the customer's status the score was computed for: comparing it with the next
     computation is how transitions that happen by the clock alone (a scheduled cancellation
@@ -29,16 +28,14 @@ class HealthScore(Base):
     tier: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
-    factors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    missing: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     model_version: Mapped[int] = mapped_column(Integer)
     model_revision: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime]
 
-    __table_args__ = (
-        Index("ix_health_scores_tier_score", "tenant_id", "tier", "score", "customer_id"),
-        Index("ix_health_scores_score", "tenant_id", "score", "customer_id"),
-    )
+    # No secondary index: every rescore rewrites most rows, and with none (and room left on
+    # each page) the rewrites are HOT updates that touch no index. Reads go by the key, or scan
+    # one tenant's rows anyway (tier counts, lists sorted by score).
+    __table_args__ = {"postgresql_with": {"fillfactor": 80}}
 
 
 class HealthSnapshot(Base):

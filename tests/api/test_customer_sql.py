@@ -119,11 +119,10 @@ async def test_counters_merged_in_sql_equal_the_folds_totals(
         async with session_factory(conn)() as session, session.begin():
             for batch in plan:
                 await repository.apply_counters(session, tenant.id, batch, T0)
-            rows = await repository.customer_rows(session, tenant.id, None)
+            stored = await repository.lock_customers(session, tenant.id, ["a", "b", "c"])
             revenue = {
                 cid: await repository.revenue(session, tenant.id, cid) for cid in ("a", "b", "c")
             }
-        stored = {row["customer_id"]: row for row in rows}
         events = [pair for batch in plan for pair in batch]
         for customer_id in sorted({cid for cid, _ in events}):
             expected = totals_of(e for cid, e in events if cid == customer_id)

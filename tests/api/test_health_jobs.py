@@ -4,9 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
+from app.customers.repository import chunk_starts
+from app.health.jobs import rescore_tenant
 from app.scheduler import periodic_round
-from tests.conftest import TenantInfo
+from tests.conftest import Committed, TenantInfo
 from tests.factories import event, post_batch, subscribe
 
 
@@ -38,3 +41,45 @@ async def test_the_periodic_round_scores_everyone_and_abandons_overdue_flows(
         await client.get(f"/v1/cancellation-flows/{flow['flow_id']}", headers=tenant.headers)
     ).json()
     assert stored["status"] == "abandoned"
+
+
+async def test_a_rescore_walks_every_customer_once_in_concurrent_ranges(
+    committed: Committed,
+) -> None:
+    tenant = await committed.tenant()
+    now = datetime.now(UTC)
+    customers = [f"c{n:02d}" for n in range(11)]
+    async with committed.client() as client:
+        await post_batch(
+            client,
+            tenant.headers,
+            [subscribe(c, (now - timedelta(days=30)).isoformat()) for c in customers],
+        )
+    async with committed.database.sessionmaker() as session:
+        ranges = await chunk_starts(session, tenant.id, 3)
+    # Ranges of 3 in id order, each starting where the last ended, the last open-ended.
+    assert [(r.first, r.end) for r in ranges] == [
+        ("c00", "c03"),
+        ("c03", "c06"),
+        ("c06", "c09"),
+        ("c09", None),
+    ]
+
+    report = await rescore_tenant(committed.database, tenant.id, now=now, chunk=3, workers=3)
+    assert report.customers == len(customers)
+    async with committed.engine.connect() as conn:
+        scored = (
+            await conn.execute(
+                text(
+                    "SELECT customer_id FROM health_scores"
+                    " WHERE tenant_id = :t ORDER BY customer_id"
+                ),
+                {"t": tenant.id},
+            )
+        ).all()
+        snapshots = await conn.scalar(
+            text("SELECT count(*) FROM health_snapshots WHERE tenant_id = :t AND day = :d"),
+            {"t": tenant.id, "d": now.date()},
+        )
+    assert [r.customer_id for r in scored] == customers
+    assert snapshots == len(customers)

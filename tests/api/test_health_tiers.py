@@ -31,9 +31,16 @@ async def snapshot(
 ) -> None:
     """Store one day's snapshots with the given tiers (scores made up to match)."""
     score = {"healthy": 85.0, "at_risk": 55.0, "critical": 20.0, None: None}
-    rows = [(cid, score[tier], tier, 0) for cid, tier in tiers.items()]
+    rows = [(cid, score[tier], tier) for cid, tier in tiers.items()]
     async with session_factory(conn)() as session, session.begin():
-        await save_snapshots(session, tenant.id, day, rows, midnight(day) + timedelta(hours=12))
+        await save_snapshots(
+            session,
+            tenant.id,
+            day,
+            rows,
+            model_version=0,
+            computed_at=midnight(day) + timedelta(hours=12),
+        )
 
 
 async def trend(

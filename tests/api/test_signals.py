@@ -60,9 +60,8 @@ async def set_tier(conn: AsyncConnection, tenant: TenantInfo, customer: str, tie
         text(
             """
             INSERT INTO health_scores (tenant_id, customer_id, score, tier, status, summary,
-                                       factors, missing, model_version, model_revision,
-                                       computed_at)
-            VALUES (:t, :c, :score, :tier, 'active', '', '[]', '[]', 0, 1, now())
+                                       model_version, model_revision, computed_at)
+            VALUES (:t, :c, :score, :tier, 'active', '', 0, 1, now())
             ON CONFLICT (tenant_id, customer_id) DO UPDATE
             SET tier = EXCLUDED.tier, score = EXCLUDED.score
             """
