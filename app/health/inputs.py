@@ -129,21 +129,18 @@ async def load_histories(
 
     usage = np.zeros((n, width))
     row_of = {customer_id: i for i, customer_id in enumerate(ids)}
-    owners, cols, quantities = await repository.usage_matrix(
+    days = await repository.usage_matrix(
         session, tenant_id, ids, today, today - (width - 1) * DAY, dense
     )
-    if owners:
+    if days.ids:
         # ids are sorted, so a binary search maps each owner to its row (a dense read may
         # return customers not asked for: they are dropped).
         sorted_ids = np.asarray(ids)
-        owner_ids = np.asarray(owners)
-        rows = np.minimum(np.searchsorted(sorted_ids, owner_ids), n - 1)
-        keep = sorted_ids[rows] == owner_ids
-        np.add.at(
-            usage,
-            (rows[keep], np.asarray(cols)[keep]),
-            np.asarray(quantities, dtype=np.float64)[keep],
-        )
+        owner_ids = np.asarray(days.ids)
+        owner_rows = np.minimum(np.searchsorted(sorted_ids, owner_ids), n - 1)
+        keep = np.repeat(sorted_ids[owner_rows] == owner_ids, days.counts)
+        rows = np.repeat(owner_rows, days.counts)
+        usage[rows[keep], days.cols[keep]] = days.quantities[keep]  # one entry per day
 
     names = list(features)
     feature_usage = np.zeros((n, len(names)))

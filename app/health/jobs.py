@@ -19,7 +19,7 @@ from app.db import Database
 from app.health import learning
 from app.health.inputs import yardsticks
 from app.health.repository import save_snapshots
-from app.health.scoring import rescore, score_batch
+from app.health.scoring import models_for, rescore, score_batch
 from app.health.service import current_settings
 from app.tenants.service import tenant_ids
 
@@ -92,13 +92,15 @@ async def rescore_tenant(
     report = report or RescoreReport()
     async with database.sessionmaker() as session:
         ranges = await chunk_starts(session, tenant_id, chunk)
-        await yardsticks(session, tenant_id, now)  # cached for the day: once, not per worker
+        # Read once for the walk: the models, and the yardsticks (cached per day).
+        models = await models_for(session, tenant_id, now, now=now)
+        await yardsticks(session, tenant_id, now)
     pending = iter(ranges)
 
     async def work() -> None:
         for ids in pending:  # one iterator shared by the workers: each range once
             async with database.sessionmaker() as session, session.begin():
-                outcome = await rescore(session, tenant_id, ids, now=now)
+                outcome = await rescore(session, tenant_id, ids, now=now, models=models)
             report.customers += outcome.scored
             report.tier_changes += outcome.tier_changes
             report.churned += len(outcome.churned)

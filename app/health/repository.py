@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.fold import FoldEvent
@@ -27,13 +29,24 @@ from app.db import driver_connection
 # with every id. Rows come back keyed by customer id; Python maps them to feature rows.
 _CHUNK = "{t}customer_id BETWEEN {lo} AND {hi} AND ({dense} OR {t}customer_id = ANY($2::text[]))"
 
+# A chunk's usage days are tens of thousands of (customer, day, quantity) entries: sent as one
+# row of packed big-endian integers (days before today as int2, quantities as int8, grouped by
+# customer with a count per customer), which numpy reads as is, instead of as many Python
+# objects. Each group's two aggregates see its rows in the same order.
 USAGE_MATRIX = f"""
-SELECT coalesce(array_agg(customer_id::text), '{{}}') AS ids,
-       coalesce(array_agg($3::date - day), '{{}}') AS cols,
-       coalesce(array_agg(quantity), '{{}}') AS quantities
-FROM usage_daily
-WHERE tenant_id = $1 AND {_CHUNK.format(t="", lo="$5", hi="$6", dense="$7")}
-  AND day >= $4 AND day < $3
+SELECT coalesce(array_agg(customer_id ORDER BY customer_id), '{{}}') AS ids,
+       coalesce(array_agg(n ORDER BY customer_id), '{{}}') AS counts,
+       coalesce(string_agg(cols, ''::bytea ORDER BY customer_id), ''::bytea) AS cols,
+       coalesce(string_agg(quantities, ''::bytea ORDER BY customer_id), ''::bytea) AS quantities
+FROM (
+    SELECT customer_id::text AS customer_id, count(*)::int4 AS n,
+           string_agg(int2send(($3::date - day)::int2), ''::bytea) AS cols,
+           string_agg(int8send(quantity), ''::bytea) AS quantities
+    FROM usage_daily
+    WHERE tenant_id = $1 AND {_CHUNK.format(t="", lo="$5", hi="$6", dense="$7")}
+      AND day >= $4 AND day < $3
+    GROUP BY customer_id
+) AS per_customer
 """
 
 USAGE_EVENTS = f"""
@@ -88,6 +101,17 @@ def _chunk_args(customer_ids: Sequence[str], dense: bool) -> tuple[list[str], st
     return ([] if dense else list(customer_ids)), min(customer_ids), max(customer_ids)
 
 
+@dataclass(frozen=True, slots=True)
+class UsageDays:
+    """Usage of complete days, one entry per customer-day, grouped by customer: ``ids[k]`` has
+    the next ``counts[k]`` entries of ``cols`` (days before today) and ``quantities``."""
+
+    ids: list[str]
+    counts: npt.NDArray[np.int64]
+    cols: npt.NDArray[np.int64]
+    quantities: npt.NDArray[np.float64]
+
+
 async def usage_matrix(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -95,13 +119,17 @@ async def usage_matrix(
     today: date,
     first: date,
     dense: bool,
-) -> tuple[list[str], list[int], list[int]]:
-    """Usage of complete days in [first, today): (customer ids, days before today,
-    quantities), one entry per customer-day."""
+) -> UsageDays:
+    """Usage of complete days in [first, today)."""
     conn = await driver_connection(session)
     ids, lo, hi = _chunk_args(customer_ids, dense)
     row = await conn.fetchrow(USAGE_MATRIX, tenant_id, ids, today, first, lo, hi, dense)
-    return row["ids"], row["cols"], row["quantities"]
+    return UsageDays(
+        ids=row["ids"],
+        counts=np.asarray(row["counts"], dtype=np.int64),
+        cols=np.frombuffer(row["cols"], dtype=">i2").astype(np.int64),
+        quantities=np.frombuffer(row["quantities"], dtype=">i8").astype(np.float64),
+    )
 
 
 async def usage_events(

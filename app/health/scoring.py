@@ -130,6 +130,26 @@ async def lifecycles_at(
 
 
 @dataclass(frozen=True)
+class Models:
+    """What scores a tenant at one instant: its expert settings (and their version) and the
+    learned model chosen for that instant. A walk over many chunks reads them once."""
+
+    version: int
+    settings: HealthSettings
+    picked: learning.Chosen
+
+
+async def models_for(
+    session: AsyncSession, tenant_id: uuid.UUID, at: datetime, *, now: datetime
+) -> Models:
+    version, settings = await current_settings(session, tenant_id)
+    picked = await learning.for_instant(
+        session, tenant_id, at, settings, current=at >= now, now=now
+    )
+    return Models(version, settings, picked)
+
+
+@dataclass(frozen=True)
 class ScoredBatch:
     """Scores of many customers, explained on demand: ``result(i)`` is customer ``i``'s
     result (``brief``: score, tier and summary only), built when asked for, so a rescore of
@@ -150,17 +170,18 @@ async def score_batch(
     *,
     as_of: datetime | None = None,
     now: datetime | None = None,
-    model: tuple[int, HealthSettings] | None = None,
+    models: Models | None = None,
     lock: bool = False,
 ) -> ScoredBatch | None:
     """Score ``customer_ids`` (ids, a range of ids, or every customer of the tenant when None)
     as of ``as_of`` (default: now) from what happened before that instant; None when none of
     them is known at that instant (customers unknown then are left out)."""
     now = now or datetime.now(UTC)
-    version, settings = model or await current_settings(session, tenant_id)
     current = as_of is None or as_of >= now
     at = now if current else as_of
     assert at is not None
+    models = models or await models_for(session, tenant_id, at, now=now)
+    version, settings, picked = models.version, models.settings, models.picked
     lifecycles = await lifecycles_at(
         session, tenant_id, customer_ids, at, current=current, lock=lock
     )
@@ -174,7 +195,6 @@ async def score_batch(
         or len(ids) == 1
         or len(ids) == await customers.customers_between(session, tenant_id, ids[0], ids[-1])
     )
-    picked = await learning.for_instant(session, tenant_id, at, settings, current=current, now=now)
     learned_model = picked.model
     histories = await load_histories(
         session,
@@ -228,11 +248,10 @@ async def score_customers(
     *,
     as_of: datetime | None = None,
     now: datetime | None = None,
-    model: tuple[int, HealthSettings] | None = None,
     brief: bool = False,
 ) -> dict[str, Scored]:
     """:func:`score_batch`, every customer explained (``brief``: score, tier and summary)."""
-    batch = await score_batch(session, tenant_id, customer_ids, as_of=as_of, now=now, model=model)
+    batch = await score_batch(session, tenant_id, customer_ids, as_of=as_of, now=now)
     if batch is None:
         return {}
     return {
@@ -275,12 +294,13 @@ async def rescore(
     customer_ids: Sequence[str] | IdRange | None,
     *,
     now: datetime | None = None,
+    models: Models | None = None,
 ) -> RescoreOutcome:
     """Recompute and store the current score of ``customer_ids`` (all when None), write the
     day's snapshot, and announce what changed since the stored score: tier changes, and status
     changes into or out of ``cancelled`` (including those that happened by the clock alone)."""
     now = now or datetime.now(UTC)
-    batch = await score_batch(session, tenant_id, customer_ids, now=now, lock=True)
+    batch = await score_batch(session, tenant_id, customer_ids, now=now, models=models, lock=True)
     outcome = RescoreOutcome()
     if batch is None:
         return outcome
