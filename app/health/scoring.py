@@ -12,7 +12,7 @@ Two ways to see a customer:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,12 +55,18 @@ class Scored:
     model: ModelInfo = ModelInfo("expert", 0)
 
 
-def _settled(row: dict[str, Any], at: datetime) -> bool:
+def _settled(row: Mapping[str, Any], at: datetime) -> bool:
     """Whether the row has no scheduled transition due by ``at`` (projecting changes nothing):
     most rows, and the fold is the slow part of reading them."""
-    return all(
-        row[name] is None or row[name] > at
-        for name in ("cancel_effective_at", "paused_until", "discount_until")
+    cancel, paused, discount = (
+        row["cancel_effective_at"],
+        row["paused_until"],
+        row["discount_until"],
+    )
+    return (
+        (cancel is None or cancel > at)
+        and (paused is None or paused > at)
+        and (discount is None or discount > at)
     )
 
 
