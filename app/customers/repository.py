@@ -199,7 +199,8 @@ async def chunk_starts(session: AsyncSession, tenant_id: uuid.UUID, size: int) -
             size,
         )
     ]
-    return [IdRange(first, end) for first, end in zip(starts, [*starts[1:], None], strict=True)]
+    ends: list[str | None] = [*starts[1:], None] if starts else []
+    return [IdRange(first, end) for first, end in zip(starts, ends, strict=True)]
 
 
 async def customer_rows(

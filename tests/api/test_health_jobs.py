@@ -48,6 +48,9 @@ async def test_a_rescore_walks_every_customer_once_in_concurrent_ranges(
 ) -> None:
     tenant = await committed.tenant()
     now = datetime.now(UTC)
+    async with committed.database.sessionmaker() as session:
+        assert await chunk_starts(session, tenant.id, 3) == []  # no customer yet
+    assert (await rescore_tenant(committed.database, tenant.id, now=now)).customers == 0
     customers = [f"c{n:02d}" for n in range(11)]
     async with committed.client() as client:
         await post_batch(
