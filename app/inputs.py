@@ -61,14 +61,30 @@ class RequestModel(BaseModel):
 
 
 def integral_numbers_as_ints(value: Any) -> Any:
-    """``value`` with every float that has an integral value (``2.0``) as an int."""
-    if isinstance(value, float):
+    """``value`` with every float that has an integral value (``2.0``) as an int; containers
+    without such a float are returned as they are (this runs on every request body)."""
+    kind = type(value)
+    if kind is float:
         return int(value) if value.is_integer() and abs(value) <= 2**53 else value
-    if isinstance(value, dict):
-        return {key: integral_numbers_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [integral_numbers_as_ints(item) for item in value]
+    if kind is dict:
+        changed = None
+        for key, item in value.items():
+            if type(item) in _CONTAINERS_OR_FLOAT:
+                new = integral_numbers_as_ints(item)
+                if new is not item:
+                    changed = changed or dict(value)
+                    changed[key] = new
+        return value if changed is None else changed
+    if kind is list:
+        items = [
+            integral_numbers_as_ints(item) if type(item) in _CONTAINERS_OR_FLOAT else item
+            for item in value
+        ]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+_CONTAINERS_OR_FLOAT = frozenset({dict, list, float})
 
 
 # A UUID arrives as a JSON string: the one place a strict model must convert.

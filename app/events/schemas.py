@@ -88,26 +88,37 @@ OccurredAt = Annotated[
 ]
 
 
-def _check_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    def walk(node: JsonValue, depth: int) -> None:
-        if depth > MAX_PROPERTIES_DEPTH:
-            raise ValueError(f"nests deeper than {MAX_PROPERTIES_DEPTH} levels")
-        if isinstance(node, str) and "\x00" in node:
+_INT64_MAX = 2**63 - 1
+
+
+def _check_node(node: JsonValue, depth: int) -> None:
+    # Exact type tests (JSON values are never subclasses), the common scalars first: this runs
+    # for every value of every event's properties.
+    kind = type(node)
+    if kind is str:
+        if "\x00" in node:  # type: ignore[operator]
             raise ValueError("contains a NUL character")
-        if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**63 - 1:
+    elif kind is int:
+        if abs(node) > _INT64_MAX:  # type: ignore[arg-type]
             raise ValueError("contains an integer beyond 64 bits")
-        if isinstance(node, float) and not math.isfinite(node):
+    elif kind is float:
+        if not math.isfinite(node):  # type: ignore[arg-type]
             raise ValueError("contains NaN or Infinity, which JSON does not allow")
-        if isinstance(node, dict):
-            for key, item in node.items():
+    elif kind is dict or kind is list:
+        if node and depth >= MAX_PROPERTIES_DEPTH:  # its items would be a level too deep
+            raise ValueError(f"nests deeper than {MAX_PROPERTIES_DEPTH} levels")
+        if kind is dict:
+            for key, item in node.items():  # type: ignore[union-attr]
                 if "\x00" in key:
                     raise ValueError("contains a NUL character")
-                walk(item, depth + 1)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item, depth + 1)
+                _check_node(item, depth + 1)
+        else:
+            for item in node:  # type: ignore[union-attr]
+                _check_node(item, depth + 1)
 
-    walk(value, 1)
+
+def _check_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _check_node(value, 1)
     if len(json.dumps(value, separators=(",", ":"))) > MAX_PROPERTIES_BYTES:
         raise ValueError(f"is larger than {MAX_PROPERTIES_BYTES} bytes")
     return value

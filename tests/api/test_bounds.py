@@ -240,7 +240,13 @@ def deep_properties(depth: int) -> dict[str, Any]:
     ("properties", "accepted"),
     [
         (deep_properties(MAX_PROPERTIES_DEPTH - 1), True),
+        (deep_properties(MAX_PROPERTIES_DEPTH), False),
+        ({"list": [[[[[["the eighth level"]]]]]]}, True),
+        ({"list": [[[[[[["the ninth level"]]]]]]]}, False),
         (deep_properties(MAX_PROPERTIES_DEPTH + 1), False),
+        ({"n": 2**63 - 1, "f": 2.5, "b": True, "none": None}, True),
+        ({"n": -(2**63) - 1}, False),
+        ({"list": [1, {"nul\u0000key": 1}]}, False),
         ({"blob": "x" * (MAX_PROPERTIES_BYTES - 100)}, True),
         ({"blob": "x" * (MAX_PROPERTIES_BYTES + 1)}, False),
         ({"nul": "a\u0000b"}, False),
