@@ -7,12 +7,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -130,17 +132,35 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.run(_migrate(url, settings))
             if args.demo:
                 print(asyncio.run(_demo(url, settings, args)), flush=True)
-            app = create_app(settings.model_copy(update={"database_url": url}))
-            logger.info("serving", extra={"url": f"http://{settings.host}:{settings.port}"})
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                proxy_headers=True,
-                server_header=False,
-                timeout_graceful_shutdown=10,
+            logger.info(
+                "serving",
+                extra={
+                    "url": f"http://{settings.host}:{settings.port}",
+                    "workers": settings.workers,
+                },
             )
+            options: dict[str, Any] = {
+                "host": settings.host,
+                "port": settings.port,
+                "log_config": None,
+                "proxy_headers": True,
+                "server_header": False,
+                "timeout_graceful_shutdown": 10,
+            }
+            if settings.workers == 1:
+                uvicorn.run(
+                    create_app(settings.model_copy(update={"database_url": url})), **options
+                )
+            else:
+                # Worker processes build the app from the environment: hand them the database
+                # this process resolved (and supervises, when embedded).
+                os.environ["HOLDFAST_DATABASE_URL"] = url
+                uvicorn.run(
+                    "app.main:create_worker_app",
+                    factory=True,
+                    workers=settings.workers,
+                    **options,
+                )
     except KeyboardInterrupt:
         pass
     logger.info("stopped")
@@ -287,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes, about one per core (default 1 or HOLDFAST_WORKERS)",
+    )
     with_data_dir(serve)
     serve.add_argument(
         "--demo",
@@ -389,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key, value in (
             ("host", getattr(args, "host", None)),
             ("port", getattr(args, "port", None)),
+            ("workers", getattr(args, "workers", None)),
             ("data_dir", getattr(args, "data_dir", None)),
         )
         if value is not None

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".holdfast"), description="Embedded database location.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (`holdfast serve`): each is a replica "
+        "with its own pool, scorer and rate-limit buckets; about one per core.",
+    )
     public_url: str | None = Field(
         default=None, description="Base URL the outside world reaches this service at."
     )

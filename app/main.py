@@ -22,7 +22,12 @@ from app.health.endpoints import scores_router as health_router
 from app.integrations.endpoints import router as integrations_router
 from app.mediatypes import require_declared_media_type
 from app.metrics.endpoints import router as metrics_router
-from app.observability import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
+from app.observability import (
+    BodyLimitMiddleware,
+    HttpMetrics,
+    RequestContextMiddleware,
+    configure_logging,
+)
 from app.offers.endpoints import router as offers_router
 from app.offers.endpoints import settings_router as offer_settings_router
 from app.offers.flows.endpoints import router as flows_router
@@ -48,6 +53,14 @@ Authenticate with `Authorization: Bearer <api key>`. Errors are `application/pro
 (RFC 9457); validation errors list `errors: [{loc, msg}]`. Money is integer minor units with an
 ISO 4217 currency; times are ISO 8601 with an offset and stored in UTC.
 """
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of several ``holdfast serve --workers`` processes, configured (like the
+    process that started it) from the environment."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

@@ -96,3 +96,44 @@ def test_serve_on_the_embedded_default_reuses_its_data_and_stops_cleanly(tmp_pat
         assert not postmaster_running(data_dir)
     finally:
         server.kill()
+
+
+def test_serve_with_workers_shares_the_port_and_stops_them_all(tmp_path: Path) -> None:
+    import psutil
+
+    data_dir = tmp_path / "data"
+    server = Server(data_dir)
+    try:
+        server.start("--workers", "2")
+        assert server.process is not None
+        workers = [
+            p
+            for p in psutil.Process(server.process.pid).children(recursive=True)
+            if "postgres" not in p.name()
+        ]
+        assert len(workers) >= 2, [p.cmdline() for p in workers]
+        created = run_cli("create-tenant", "acme", "--json", "--data-dir", str(data_dir))
+        assert created.returncode == 0, created.stderr
+        headers = bearer(json.loads(created.stdout)["api_key"])
+        at = "2026-11-02T10:00:00Z"
+        # A new connection per request: the kernel hands them to either worker, and each
+        # sees what the others wrote (one database, read-your-writes on health).
+        for n in range(6):
+            response = httpx.post(
+                f"{server.base_url}/v1/events",
+                json={"type": "usage", "customer_id": f"c{n}", "occurred_at": at},
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+        for n in range(6):
+            health = httpx.get(f"{server.base_url}/v1/customers/c{n}/health", headers=headers)
+            assert health.status_code == 200, health.text
+
+        assert server.stop(signal.SIGTERM) == 0
+        deadline = time.time() + 10
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers):
+            assert time.time() < deadline, "a worker outlived the server"
+            time.sleep(0.2)
+        assert not postmaster_running(data_dir)
+    finally:
+        server.kill()
