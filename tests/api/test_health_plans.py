@@ -62,7 +62,7 @@ HOT = {
 }
 
 
-async def _populate(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
+async def _populate(conn: AsyncConnection, tenant_id: uuid.UUID, *, analyse: bool = True) -> None:
     """A tenant of 800 customers with usage, purchases and usage events, analysed, so the
     planner sees a realistic shape."""
     await conn.execute(
@@ -87,20 +87,26 @@ async def _populate(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
         """),
         {"t": tenant_id, "now": NOW},
     )
-    await conn.execute(text("ANALYZE usage_daily"))
-    await conn.execute(text("ANALYZE events"))
+    if analyse:
+        await conn.execute(text("ANALYZE usage_daily"))
+        await conn.execute(text("ANALYZE events"))
 
 
 @pytest.mark.parametrize("name", sorted(HOT))
-@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize(
+    ("dense", "analyse"),
+    # Scattered customers also on rows the planner has no statistics for yet (a fresh import):
+    # a flattened join was once planned inside out there, comparing every row with every id.
+    [(True, True), (False, True), (False, False)],
+)
 async def test_hot_statements_read_only_the_chunk_under_a_generic_plan(
-    conn: AsyncConnection, tenant: TenantInfo, name: str, dense: bool
+    conn: AsyncConnection, tenant: TenantInfo, name: str, dense: bool, analyse: bool
 ) -> None:
     if await conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")):
         pytest.skip("plan shape of plain PostgreSQL; on Citus each shard plans its own query")
     forms, types, args, index = HOT[name]
     sql = forms[dense]  # a form per kind of set: a dense chunk, scattered customers
-    await _populate(conn, tenant.id)
+    await _populate(conn, tenant.id, analyse=analyse)
     ids = [f"cus_{n:04d}" for n in range(100, 200)]
     await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
     statement = f"hf_generic_{name.replace(' ', '_')}_{int(dense)}"
