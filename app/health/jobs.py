@@ -159,9 +159,9 @@ async def backfill_snapshots(
             batch = await score_batch(session, tenant_id, None, as_of=as_of, now=now)
             if batch is None:
                 continue
-            results = [batch.result(i, True) for i in range(len(batch.customer_ids))]
             rows = [
-                (cid, r.score, r.tier) for cid, r in zip(batch.customer_ids, results, strict=True)
+                (cid, r.score, r.tier)
+                for cid, r in zip(batch.customer_ids, batch.briefs(), strict=True)
             ]
             await save_snapshots(
                 session, tenant_id, day, rows, model_version=batch.model_version, computed_at=now

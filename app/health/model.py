@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -427,6 +428,30 @@ def explain(
         return HealthResult(None, None, (), tuple(missing), NOT_ENOUGH_DATA)
     tier = tier_for(score, settings)
     return HealthResult(score, tier, tuple(factors), tuple(missing), summary_of(tier, biggest_drag))
+
+
+def briefs(scores: ExpertScores, settings: HealthSettings) -> list[HealthResult]:
+    """Every customer's brief result (score, tier and summary; what ``explain(..., brief=True)``
+    gives), with the per-customer work reduced to the summary's words."""
+    n = scores.score.shape[0]
+    rows = np.arange(n)
+    worst = scores.order[:, 0]
+    present = (~np.isnan(scores.subscores[rows, worst])).tolist()
+    drags = scores.drags[rows, worst].tolist()
+    worst_names = [scores.names[j] for j in worst.tolist()]
+    out = []
+    for i, score in enumerate(scores.score.tolist()):
+        if math.isnan(score):
+            out.append(HealthResult(None, None, (), (), NOT_ENOUGH_DATA))
+            continue
+        tier = tier_for(score, settings)
+        biggest_drag = (
+            (drags[i], partial(_detail, scores.features, i, worst_names[i], settings))
+            if present[i]
+            else None
+        )
+        out.append(HealthResult(score, tier, (), (), summary_of(tier, biggest_drag)))
+    return out
 
 
 def summary_of(tier: str, biggest_drag: tuple[float, Callable[[], str]] | None) -> str:

@@ -27,6 +27,7 @@ from app.health import learned, learning, repository
 from app.health.features import build_features
 from app.health.inputs import Lifecycle, load_histories
 from app.health.model import MODEL_REVISION, Factor, HealthResult, expert_scores, explain
+from app.health.model import briefs as expert_briefs
 from app.health.service import current_settings
 from app.health.settings import HealthSettings
 from app.webhooks.service import enqueue_many
@@ -167,6 +168,8 @@ class ScoredBatch:
     model_version: int
     model: ModelInfo
     result: Callable[[int, bool], HealthResult]
+    # Everyone's brief result at once (what ``result(i, True)`` gives, for every i).
+    briefs: Callable[[], list[HealthResult]]
 
 
 async def score_batch(
@@ -220,6 +223,9 @@ async def score_batch(
         def result(i: int, brief: bool = False) -> HealthResult:
             return learned.explain_learned(learned_model, learned_scores, i, brief=brief)
 
+        def briefs() -> list[HealthResult]:
+            return [result(i, True) for i in range(histories.n)]
+
         info = ModelInfo(
             "learned", row.version, row.trained_at, row.auc_learned, row.auc_expert, row.reason
         )
@@ -228,6 +234,9 @@ async def score_batch(
 
         def result(i: int, brief: bool = False) -> HealthResult:
             return explain(scores, i, settings, brief=brief)
+
+        def briefs() -> list[HealthResult]:
+            return expert_briefs(scores, settings)
 
         info = ModelInfo(
             "expert",
@@ -244,6 +253,7 @@ async def score_batch(
         model_version=version,
         model=info,
         result=result,
+        briefs=briefs,
     )
 
 
@@ -314,8 +324,7 @@ async def rescore(
     previous = await repository.stored_scores(session, tenant_id, batch.customer_ids)
     rows = []
     announcements: list[tuple[str, dict[str, Any]]] = []
-    for i, customer_id in enumerate(batch.customer_ids):
-        r = batch.result(i, True)
+    for i, (customer_id, r) in enumerate(zip(batch.customer_ids, batch.briefs(), strict=True)):
         status = batch.statuses[i]
         rows.append(
             repository.ScoreRow(

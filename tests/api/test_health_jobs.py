@@ -5,12 +5,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.customers.repository import chunk_starts
+from app.db import session_factory
+from app.health import learning
 from app.health.jobs import rescore_tenant
+from app.health.scoring import score_batch
+from app.health.settings import HealthSettings
 from app.scheduler import periodic_round
 from tests.conftest import Committed, TenantInfo
 from tests.factories import event, post_batch, subscribe
+from tests.health_history import write_history
 
 
 async def test_the_periodic_round_scores_everyone_and_abandons_overdue_flows(
@@ -86,3 +92,38 @@ async def test_a_rescore_walks_every_customer_once_in_concurrent_ranges(
         )
     assert [r.customer_id for r in scored] == customers
     assert snapshots == len(customers)
+
+
+async def test_brief_results_are_the_full_results_without_the_factors(
+    conn: AsyncConnection, tenant: TenantInfo
+) -> None:
+    """What rescoring stores (score, tier, summary) equals what the full explanation says, for
+    the expert model and the learned one."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    await write_history(conn, tenant.id, now=now)
+    async with session_factory(conn)() as session, session.begin():
+        kinds = []
+        for train in (False, True):
+            if train:
+                row = await learning.train_and_store(
+                    session, tenant.id, now, HealthSettings(), now=now
+                )
+                assert row.active, row.reason
+            batch = await score_batch(session, tenant.id, None, now=now)
+            assert batch is not None
+            kinds.append(batch.model.kind)
+            briefs = batch.briefs()
+            assert len(briefs) == len(batch.customer_ids) > 100
+            summaries = set()
+            for i, brief in enumerate(briefs):
+                full = batch.result(i, False)
+                assert brief == batch.result(i, True)
+                assert (brief.score, brief.tier, brief.summary) == (
+                    full.score,
+                    full.tier,
+                    full.summary,
+                )
+                assert brief.factors == () and brief.missing == ()
+                summaries.add(brief.summary)
+            assert len(summaries) > 3  # the population is varied, not one phrase for all
+    assert kinds == ["expert", "learned"]
