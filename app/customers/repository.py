@@ -209,9 +209,10 @@ async def customer_rows(
     customers: Sequence[str] | IdRange | None,
     *,
     lock: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """The :data:`SCORING_COLUMNS` of ``customers`` (ids, a range, or all of the tenant's when
-    None), in id order; with ``lock``, locked like :func:`lock_customers`."""
+    None), in id order, as driver records read by column name; with ``lock``, locked like
+    :func:`lock_customers`."""
     conn = await driver_connection(session)
     sql = f"SELECT {SCORING_COLUMNS} FROM customers WHERE tenant_id = $1"
     args: list[Any] = [tenant_id]
@@ -223,10 +224,9 @@ async def customer_rows(
             return []
         sql += " AND customer_id = ANY($2::text[])"
         args.append(sorted(set(customers)))
-    records = await conn.fetch(
-        sql + " ORDER BY customer_id" + (" FOR UPDATE" if lock else ""), *args
+    return list(
+        await conn.fetch(sql + " ORDER BY customer_id" + (" FOR UPDATE" if lock else ""), *args)
     )
-    return [dict(r) for r in records]
 
 
 async def customer_exists(session: AsyncSession, tenant_id: uuid.UUID, customer_id: str) -> bool:

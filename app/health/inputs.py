@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,9 +26,9 @@ LEVEL_DAYS = 28
 REFERENCE_SAMPLE = 10_000
 
 
-@dataclass(frozen=True)
-class Lifecycle:
-    """A customer's subscription facts at the instant scored (resolved by the caller)."""
+class Lifecycle(NamedTuple):
+    """A customer's subscription facts at the instant scored (resolved by the caller). A named
+    tuple: one is made per customer per scoring, and it is the cheapest immutable record."""
 
     status: str
     first_seen_at: datetime
