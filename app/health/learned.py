@@ -59,6 +59,11 @@ LABELS: dict[str, str] = {
     "days_since_purchase": "days since the last purchase",
     "overdue_ratio": "time since the last purchase over the usual interval",
     "spend": "total spend",
+    "purchase_rate": "purchase days per 30 days since the first purchase",
+    "purchase_recency_share": "share of the buying life spent since the last purchase",
+    "purchase_silence": "silence of a repeat buyer against their own span (BG/NBD)",
+    "spend_per_purchase": "spend per purchase day",
+    "repeat_buyer": "bought on more than one day",
 }
 assert set(LABELS) == {name for name, _ in LEARNED_FEATURES}
 
@@ -201,7 +206,7 @@ class LearnedScores:
 
 
 def learned_scores(model: LearnedModel, features: Features) -> LearnedScores:
-    x = design_matrix(features)
+    x = design_matrix(features, model.features)
     z = (x - model.means) / model.scales
     a = model.calib_a
     shares = a * z * model.coef  # each feature's part of L - L0

@@ -11,7 +11,10 @@ customers known before c who are
 Every churner is kept; stayers are sampled down to a per-cutoff budget and weighted back
 (weight = 1 / sampling rate). Features come from the shared builder as of c (only events
 before c). The latest cutoffs (a quarter of them, at least one) are the validation window;
-training cutoffs end a horizon before it, so no training label overlaps it.
+training cutoffs end a horizon before it, so no training label overlaps it. The model fitted on
+the training cutoffs is judged there against the expert model; the model stored is then fitted
+the same way on the training and validation cutoffs together (every label known by
+``labels_until``), and used only when the judged one won.
 """
 
 from __future__ import annotations
@@ -415,9 +418,19 @@ async def train(
     model = learned.fit(fit_set.x, fit_set.y, fit_set.weight, top_features=top)
     if check.y.size:
         scores = learned.scores_of(model, check.x)
-        model = learned.with_tiers(model, scores, check.weight)
         result.auc_learned = learned.auc(check.y, -scores)
         result.auc_expert = learned.auc(check.y, -np.nan_to_num(check.expert, nan=50.0))
+        if check.y.min() != check.y.max():
+            # The out-of-time comparison judged the procedure; the model kept is fitted the
+            # same way on every labelled cutoff (the validation window's labels are known by
+            # labels_until too), so the latest behaviour is not left out of it.
+            model = learned.fit(
+                np.concatenate([fit_set.x, check.x]),
+                np.concatenate([fit_set.y, check.y]),
+                np.concatenate([fit_set.weight, check.weight]),
+                top_features=top,
+            )
+        model = learned.with_tiers(model, learned.scores_of(model, check.x), check.weight)
     result.model = model
     churners = int(check.y.sum())
     if churners < learning.min_churners:
