@@ -30,8 +30,10 @@ from sklearn.metrics import roc_auc_score
 from app.health.features import LEARNED_FEATURES, Array, Features, design_matrix
 from app.health.model import BRIEF_FACTORS, Factor, HealthResult, summary_of, tier_between
 
-# Inverse regularisation strength: features are standardised, so one value fits most tenants.
+# Inverse regularisation strength when the training window is too short to choose one
+# (app.health.training picks from C_GRID on its own cutoffs otherwise).
 C = 0.5
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 BASELINE = "baseline"
 LABELS: dict[str, str] = {
     "usage_7d": "usage in the last 7 days",
@@ -124,14 +126,16 @@ def fit(
     weights: Array,
     *,
     top_features: Sequence[str],
+    c: float = C,
 ) -> LearnedModel:
     """Fit on design rows ``x`` (see :func:`app.health.features.design_matrix`), labels ``y``
-    (1 = churned), example ``weights`` (1 / sampling rate)."""
+    (1 = churned), example ``weights`` (1 / sampling rate); ``c``: inverse regularisation
+    strength."""
     means = np.average(x, axis=0, weights=weights)
     scales = np.sqrt(np.average((x - means) ** 2, axis=0, weights=weights))
     scales = np.where(scales > 1e-9, scales, 1.0)
     z = (x - means) / scales
-    classifier = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+    classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     classifier.fit(z, y, sample_weight=weights)
     decision = classifier.decision_function(z).reshape(-1, 1)
     calibrator = LogisticRegression(C=1e6, max_iter=2000)
