@@ -119,7 +119,7 @@ def days_since_use(h: Histories) -> Array:
 
 
 def build_features(h: Histories) -> Features:
-    """Every feature of every customer (see FEATURE_DOCS for the definitions)."""
+    """Every feature of every customer (definitions: the comments here and docs/health.md)."""
     u = h.usage
     u7, u28, u90 = window(u, 1, 7), window(u, 1, 28), window(u, 1, 90)
     prev28 = window(u, 8, 35)
