@@ -69,7 +69,7 @@ async def run_backtest(
     auc_learned = None
     probability = None
     if picked.model is not None and features is not None:
-        x = design_matrix(features)
+        x = design_matrix(features, picked.model.features)
         probability = learned.churn_probability(picked.model, x)
         scores = learned.scores_of(picked.model, x)
         auc_learned = learned.auc(y, probability)

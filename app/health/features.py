@@ -30,6 +30,9 @@ TOP_FEATURES = 3
 # One-time buyers borrow the tenant's interval; a repeat buyer's own mean interval is shrunk
 # toward it as if the tenant's interval had been seen this many times.
 INTERVAL_PRIOR_GAPS = 2.0
+# Days added to both the purchase age and the purchase span in ``purchase_silence`` (the scale
+# parameter alpha of BG/NBD, fixed rather than fitted: it only keeps new buyers' ratios finite).
+SILENCE_SCALE_DAYS = 30.0
 
 STATUS_CODES = {"lead": 0, "active": 1, "paused": 2, "cancelled": 3}
 DAY_SECONDS = 86_400.0
@@ -116,7 +119,7 @@ def days_since_use(h: Histories) -> Array:
 
 
 def build_features(h: Histories) -> Features:
-    """Every feature of every customer (see FEATURE_DOCS for the definitions)."""
+    """Every feature of every customer (definitions: the comments here and docs/health.md)."""
     u = h.usage
     u7, u28, u90 = window(u, 1, 7), window(u, 1, 28), window(u, 1, 90)
     prev28 = window(u, 8, 35)
@@ -141,6 +144,14 @@ def build_features(h: Histories) -> Features:
                 np.where(n_buy > 0, prior, np.nan),
             )
         overdue = h.last_purchase_days / np.maximum(interval, 1.0)
+        # Days since the first purchase (the last one plus the span between them): BG/NBD's T.
+        buyer_age = h.last_purchase_days + h.purchase_span_days
+        purchase_rate = n_buy / np.maximum(buyer_age, 1.0) * 30.0
+        recency_share = h.last_purchase_days / np.maximum(buyer_age, 1.0)
+        silence = own_gaps * np.log(
+            (buyer_age + SILENCE_SCALE_DAYS) / (h.purchase_span_days + SILENCE_SCALE_DAYS)
+        )
+        spend_per_purchase = np.where(n_buy > 0, h.spend / np.maximum(n_buy, 1.0), np.nan)
     status = h.status
     columns: dict[str, Array] = {
         "usage_today": np.asarray(u[:, 0], dtype=np.float64),
@@ -169,6 +180,11 @@ def build_features(h: Histories) -> Features:
         "purchase_interval": interval,
         "overdue_ratio": overdue,
         "spend": h.spend,
+        "purchase_rate": purchase_rate,
+        "purchase_recency_share": recency_share,
+        "purchase_silence": silence,
+        "spend_per_purchase": spend_per_purchase,
+        "repeat_buyer": (n_buy >= 2).astype(np.float64),
     }
     for k in range(TOP_FEATURES):
         columns[f"feature_{k + 1}_28d"] = (
@@ -208,6 +224,11 @@ LEARNED_FEATURES: tuple[tuple[str, str], ...] = (
     ("days_since_purchase", LOG1P),
     ("overdue_ratio", LOG1P),
     ("spend", LOG1P),
+    ("purchase_rate", LOG1P),
+    ("purchase_recency_share", PLAIN),
+    ("purchase_silence", LOG1P),
+    ("spend_per_purchase", LOG1P),
+    ("repeat_buyer", PLAIN),
 )
 
 # Value standing in for "no data" before the transform (days since: a long time; NPS: neutral).
@@ -217,16 +238,22 @@ MISSING_AS: dict[str, float] = {
     "days_since_use": MAX_DAYS_SINCE_USE,
     "days_since_purchase": 730.0,
     "overdue_ratio": 10.0,
+    "purchase_recency_share": 1.0,
     "nps": 7.0,
     "nps_change": 0.0,
     "usage_percentile": 0.0,
 }
 
 
-def design_matrix(features: Features) -> Array:
-    """The learned model's inputs, shape (n, len(LEARNED_FEATURES)), before standardising."""
-    out = np.empty((features.histories.n, len(LEARNED_FEATURES)))
-    for j, (name, transform) in enumerate(LEARNED_FEATURES):
+def design_matrix(features: Features, names: Sequence[str] | None = None) -> Array:
+    """The learned model's inputs, shape (n, len(names)), before standardising: the columns
+    ``names`` (default: every one of LEARNED_FEATURES; a stored model passes the features it
+    was fitted on, so models fitted before a feature was added keep scoring)."""
+    transforms = dict(LEARNED_FEATURES)
+    chosen = [name for name, _ in LEARNED_FEATURES] if names is None else list(names)
+    out = np.empty((features.histories.n, len(chosen)))
+    for j, name in enumerate(chosen):
+        transform = transforms[name]
         column = np.nan_to_num(features[name], nan=MISSING_AS.get(name, 0.0))
         if name == "days_since_use":
             column = np.minimum(column, MAX_DAYS_SINCE_USE)

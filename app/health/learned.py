@@ -30,8 +30,10 @@ from sklearn.metrics import roc_auc_score
 from app.health.features import LEARNED_FEATURES, Array, Features, design_matrix
 from app.health.model import Factor, HealthResult, summary_of, tier_between
 
-# Inverse regularisation strength: features are standardised, so one value fits most tenants.
+# Inverse regularisation strength when the training window is too short to choose one
+# (app.health.training picks from C_GRID on its own cutoffs otherwise).
 C = 0.5
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 BASELINE = "baseline"
 LABELS: dict[str, str] = {
     "usage_7d": "usage in the last 7 days",
@@ -59,6 +61,11 @@ LABELS: dict[str, str] = {
     "days_since_purchase": "days since the last purchase",
     "overdue_ratio": "time since the last purchase over the usual interval",
     "spend": "total spend",
+    "purchase_rate": "purchase days per 30 days since the first purchase",
+    "purchase_recency_share": "share of the buying life spent since the last purchase",
+    "purchase_silence": "silence of a repeat buyer against their own span (BG/NBD)",
+    "spend_per_purchase": "spend per purchase day",
+    "repeat_buyer": "bought on more than one day",
 }
 assert set(LABELS) == {name for name, _ in LEARNED_FEATURES}
 
@@ -119,14 +126,16 @@ def fit(
     weights: Array,
     *,
     top_features: Sequence[str],
+    c: float = C,
 ) -> LearnedModel:
     """Fit on design rows ``x`` (see :func:`app.health.features.design_matrix`), labels ``y``
-    (1 = churned), example ``weights`` (1 / sampling rate)."""
+    (1 = churned), example ``weights`` (1 / sampling rate); ``c``: inverse regularisation
+    strength."""
     means = np.average(x, axis=0, weights=weights)
     scales = np.sqrt(np.average((x - means) ** 2, axis=0, weights=weights))
     scales = np.where(scales > 1e-9, scales, 1.0)
     z = (x - means) / scales
-    classifier = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+    classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     classifier.fit(z, y, sample_weight=weights)
     decision = classifier.decision_function(z).reshape(-1, 1)
     calibrator = LogisticRegression(C=1e6, max_iter=2000)
@@ -201,7 +210,7 @@ class LearnedScores:
 
 
 def learned_scores(model: LearnedModel, features: Features) -> LearnedScores:
-    x = design_matrix(features)
+    x = design_matrix(features, model.features)
     z = (x - model.means) / model.scales
     a = model.calib_a
     shares = a * z * model.coef  # each feature's part of L - L0

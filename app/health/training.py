@@ -11,7 +11,10 @@ customers known before c who are
 Every churner is kept; stayers are sampled down to a per-cutoff budget and weighted back
 (weight = 1 / sampling rate). Features come from the shared builder as of c (only events
 before c). The latest cutoffs (a quarter of them, at least one) are the validation window;
-training cutoffs end a horizon before it, so no training label overlaps it.
+training cutoffs end a horizon before it, so no training label overlaps it. The model fitted on
+the training cutoffs is judged there against the expert model; the model stored is then fitted
+the same way on the training and validation cutoffs together (every label known by
+``labels_until``), and used only when the judged one won.
 """
 
 from __future__ import annotations
@@ -325,6 +328,32 @@ def cutoffs_for(
     return sorted(out)
 
 
+def choose_c(
+    fit_set: Examples, train_cutoffs: Sequence[datetime], horizon_days: int
+) -> tuple[float, str]:
+    """The regularisation strength from ``learned.C_GRID`` whose model, fitted on the earlier
+    training cutoffs, ranks the latest quarter of them best (the same out-of-time split as the
+    validation window, inside the training window: the validation window is not looked at).
+    ``learned.C`` when the training window is too short to split."""
+    inner = max(1, len(train_cutoffs) // 4)
+    first_inner = train_cutoffs[-inner]
+    early = [
+        k for k, c in enumerate(train_cutoffs) if c <= first_inner - timedelta(days=horizon_days)
+    ]
+    late = (fit_set.cutoff >= len(train_cutoffs) - inner) & (fit_set.cutoff < len(train_cutoffs))
+    before = np.isin(fit_set.cutoff, early)
+    y_fit, y_check = fit_set.y[before], fit_set.y[late]
+    if len(early) < 2 or np.unique(y_fit).size < 2 or np.unique(y_check).size < 2:
+        return learned.C, f"C = {learned.C:g}: too few training cutoffs to choose"
+    best, best_auc = learned.C, -1.0
+    for c in learned.C_GRID:
+        model = learned.fit(fit_set.x[before], y_fit, fit_set.weight[before], top_features=(), c=c)
+        found = learned.auc(y_check, learned.churn_probability(model, fit_set.x[late]))
+        if found is not None and found > best_auc + 1e-4:
+            best, best_auc = c, found
+    return best, f"C = {best:g} chosen on the training cutoffs"
+
+
 @dataclass
 class Trained:
     model: LearnedModel | None
@@ -412,12 +441,24 @@ async def train(
     if fit_set.y.size == 0 or fit_set.y.min() == fit_set.y.max():
         result.reason = "the training window has no churner or no stayer"
         return result
-    model = learned.fit(fit_set.x, fit_set.y, fit_set.weight, top_features=top)
+    c, c_reason = choose_c(fit_set, train_cutoffs, learning.horizon_days)
+    model = learned.fit(fit_set.x, fit_set.y, fit_set.weight, top_features=top, c=c)
     if check.y.size:
         scores = learned.scores_of(model, check.x)
-        model = learned.with_tiers(model, scores, check.weight)
         result.auc_learned = learned.auc(check.y, -scores)
         result.auc_expert = learned.auc(check.y, -np.nan_to_num(check.expert, nan=50.0))
+        if check.y.min() != check.y.max():
+            # The out-of-time comparison judged the procedure; the model kept is fitted the
+            # same way on every labelled cutoff (the validation window's labels are known by
+            # labels_until too), so the latest behaviour is not left out of it.
+            model = learned.fit(
+                np.concatenate([fit_set.x, check.x]),
+                np.concatenate([fit_set.y, check.y]),
+                np.concatenate([fit_set.weight, check.weight]),
+                top_features=top,
+                c=c,
+            )
+        model = learned.with_tiers(model, learned.scores_of(model, check.x), check.weight)
     result.model = model
     churners = int(check.y.sum())
     if churners < learning.min_churners:
@@ -436,6 +477,6 @@ async def train(
         result.active = True
         result.reason = (
             f"learned model: out-of-time AUC {result.auc_learned:.3f} vs "
-            f"{result.auc_expert:.3f} for the expert model"
+            f"{result.auc_expert:.3f} for the expert model ({c_reason})"
         )
     return result

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from app.health.features import build_features, histories_from_inputs, percentile_in
+from app.health.features import (
+    LEARNED_FEATURES,
+    build_features,
+    design_matrix,
+    histories_from_inputs,
+    percentile_in,
+)
 from app.health.model import HealthInputs, score_customer
 from app.health.settings import HealthSettings
 
@@ -139,6 +145,48 @@ def test_purchase_features_with_the_interval_shrunk_toward_the_tenants() -> None
     once = features(status="lead", subscribed_at=None, purchase_days=[day(30)], tenant_interval=40)
     assert once["purchase_interval"] == 40
     assert once["overdue_ratio"] == pytest.approx((30 + 18 / 24) / 40)
+
+
+def test_purchase_rate_recency_share_silence_and_spend_per_purchase() -> None:
+    # Purchase days 70, 50 and 30 days before today's date; as_of is 18:00, purchases at 00:00.
+    days = [day(70), day(50), day(30)]
+    f = features(status="lead", subscribed_at=None, purchase_days=days, spend=3000)
+    since_last = 30 + 18 / 24
+    age = since_last + 40  # T: the last purchase plus the span from the first to the last
+    assert f["purchase_rate"] == pytest.approx(3 / age * 30)
+    assert f["purchase_recency_share"] == pytest.approx(since_last / age)
+    assert f["purchase_silence"] == pytest.approx(2 * math.log((age + 30) / (40 + 30)))
+    assert f["spend_per_purchase"] == pytest.approx(1000)
+    assert f["repeat_buyer"] == 1
+    # A one-time buyer: all of the buying life is since the purchase, no repeat to fall silent.
+    once = features(status="lead", subscribed_at=None, purchase_days=[day(30)], spend=500)
+    assert once["purchase_recency_share"] == pytest.approx(1.0)
+    assert once["purchase_silence"] == 0
+    assert once["repeat_buyer"] == 0
+    assert once["spend_per_purchase"] == 500
+    # The same three purchases, the last one longer ago: a longer silence, a lower rate.
+    later = features(status="lead", subscribed_at=None, purchase_days=[day(90), day(70), day(50)])
+    assert later["purchase_silence"] > f["purchase_silence"]
+    assert later["purchase_rate"] < f["purchase_rate"]
+
+
+def test_purchase_features_without_purchases_are_missing_and_designed_neutrally() -> None:
+    f = features()
+    assert math.isnan(f["purchase_rate"]) and math.isnan(f["purchase_recency_share"])
+    assert math.isnan(f["purchase_silence"]) and math.isnan(f["spend_per_purchase"])
+    assert f["repeat_buyer"] == 0
+    h = histories_from_inputs(
+        as_of=AS_OF, status="active", first_seen_at=AS_OF - 200 * DAY, reference=REFERENCE
+    )
+    x = design_matrix(build_features(h))
+    column = {name: x[0, j] for j, (name, _) in enumerate(LEARNED_FEATURES)}
+    assert column["purchase_rate"] == 0
+    assert column["purchase_recency_share"] == 1
+    assert column["purchase_silence"] == 0
+    assert column["spend_per_purchase"] == 0
+    # A stored model names its features: the design matrix follows that list and order.
+    picked = design_matrix(build_features(h), ["repeat_buyer", "purchase_recency_share"])
+    assert picked.tolist() == [[0.0, 1.0]]
 
 
 # -- the expert model's directions ----------------------------------------------------------------
