@@ -231,7 +231,8 @@ async def main() -> None:
             f"model v{row.version}: {row.examples:,} examples ({row.positives:,} churners) over "
             f"{row.train_from:%Y-%m-%d}..{row.train_to:%Y-%m-%d}; validation "
             f"{row.validation_examples:,} ({row.validation_positives:,} churners); "
-            f"AUC learned {row.auc_learned} vs expert {row.auc_expert}; active={row.active}"
+            f"out-of-time AUC learned {row.auc_learned or float('nan'):.3f} vs expert "
+            f"{row.auc_expert or float('nan'):.3f}; active={row.active}"
         )
         print(row.reason)
 
