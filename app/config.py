@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
 
     health_drain_interval_s: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0,
         le=60,
         description="Materialise the health scores of customers with new events this often "
