@@ -25,9 +25,9 @@ from app.customers import dirty
 from app.db import Database
 from app.health.scoring import Models, models_for, rescore
 
-# Customers per scoring transaction: their rows stay locked while they are scored (about
-# 10-20 ms for 250), and an ingest for one of them waits that long.
-DRAIN_BATCH = 250
+# Customers per scoring transaction: their rows stay locked while they are scored (a few
+# ms for 100), and an ingest for one of them waits that long.
+DRAIN_BATCH = 100
 
 
 @dataclass
