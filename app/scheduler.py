@@ -146,15 +146,9 @@ class HealthScorer:
             self._thread = None
 
     async def _run(self) -> None:
-        # Custom plans: the scorer's statements select a chunk of customers by id, and the
-        # generic plan PostgreSQL 15 switches to after five runs scans every purchase (measured
-        # 79 ms -> 6.6 s per chunk), holding the chunk's customer locks meanwhile.
-        engine = make_engine(
-            self.url,
-            self.settings,
-            server_settings={"plan_cache_mode": "force_custom_plan"},
-            pool_size=2,
-        )
+        # Its own small pool (the connections plan every run for its parameters, like the
+        # app's: see app.db.make_engine).
+        engine = make_engine(self.url, self.settings, pool_size=2)
         database = Database(engine, session_factory(engine))
         try:
             while not self._stopping.is_set():
