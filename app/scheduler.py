@@ -150,15 +150,22 @@ class HealthScorer:
         # app's: see app.db.make_engine).
         engine = make_engine(self.url, self.settings, pool_size=2)
         database = Database(engine, session_factory(engine))
+        failing = False
         try:
             while not self._stopping.is_set():
                 try:
                     report = await drain_all(database)
                     for lag in report.lags:
                         self.lag.observe(lag)
+                    if failing:
+                        logger.info("health scorer recovered")
+                        failing = False
                 except Exception:
-                    # A database outage must not kill the scorer; the next round retries.
-                    logger.exception("health scorer failed")
+                    # A database outage must not kill the scorer: the next round retries. One
+                    # line per outage, not one a second.
+                    if not failing:
+                        logger.exception("health scorer failed; retrying until it recovers")
+                        failing = True
                 await asyncio.to_thread(self._stopping.wait, self.interval_s)
         finally:
             await database.dispose()
