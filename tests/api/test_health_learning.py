@@ -31,8 +31,11 @@ async def test_the_learned_model_recovers_a_known_signal_and_beats_the_expert(
         row = await learning.train_and_store(session, tenant.id, NOW, HealthSettings(), now=NOW)
         assert row.active, row.reason
         assert row.auc_learned is not None and row.auc_expert is not None
-        assert row.auc_learned > row.auc_expert
-        assert row.auc_learned > 0.75
+        # The signal is one binary trait (churn 2% vs 20% a month), worth an AUC of about 0.73
+        # on its own; over the hours of a day (this history is written relative to now, the
+        # cutoffs fall on UTC midnights) the learned model measured 0.73-0.83, the expert 0.47-0.56.
+        assert row.auc_learned > 0.7
+        assert row.auc_learned > row.auc_expert + 0.15
         assert row.validation_positives >= 30
         assert row.validation_from is not None and row.train_to is not None
         # No training label overlaps the validation window.
