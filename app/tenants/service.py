@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver_connection
 from app.errors import NotFound
 from app.models import ApiKey, Tenant
 from app.tenants import keys
@@ -89,13 +90,31 @@ async def revoke_keys_named(
     return len(result.all())
 
 
-async def find_active_key(session: AsyncSession, prefix: str) -> ApiKey | None:
-    return await session.scalar(
-        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-    )
+@dataclass(frozen=True, slots=True)
+class ActiveKey:
+    """What authenticating a request needs of a live key."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    key_hash: str
+    scopes: list[str]
+    last_used_at: datetime | None
 
 
-async def touch_last_used(session: AsyncSession, key: ApiKey, now: datetime) -> None:
+# Every request looks its key up: a hot path, so straight to the driver (CONTRIBUTING.md).
+_ACTIVE_KEY = (
+    "SELECT id, tenant_id, key_hash, scopes, last_used_at FROM api_keys"
+    " WHERE prefix = $1 AND revoked_at IS NULL"
+)
+
+
+async def find_active_key(session: AsyncSession, prefix: str) -> ActiveKey | None:
+    conn = await driver_connection(session)
+    row = await conn.fetchrow(_ACTIVE_KEY, prefix)
+    return None if row is None else ActiveKey(**row)
+
+
+async def touch_last_used(session: AsyncSession, key: ActiveKey, now: datetime) -> None:
     if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
         await session.execute(
             update(ApiKey)
