@@ -50,10 +50,11 @@ async def apply_new_events(
 
 
 def lifecycle_from_row(customer: Customer | Mapping[str, Any]) -> Lifecycle:
-    """The lifecycle state stored on a customer row (an ORM object or a plain row mapping)."""
-    if isinstance(customer, Mapping):
-        return Lifecycle(**{name: customer[name] for name in repository.LIFECYCLE_FIELDS})
-    return Lifecycle(**{name: getattr(customer, name) for name in repository.LIFECYCLE_FIELDS})
+    """The lifecycle state stored on a customer row: an ORM object, or any row read by column
+    name (a mapping, a driver record)."""
+    if isinstance(customer, Customer):
+        return Lifecycle(**{name: getattr(customer, name) for name in repository.LIFECYCLE_FIELDS})
+    return Lifecycle(**{name: customer[name] for name in repository.LIFECYCLE_FIELDS})
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ async def lifecycles_at(
                     last_usage_at=row["last_usage_at"],
                 )
                 continue
-            life = project(lifecycle_from_row(dict(row)), at)
+            life = project(lifecycle_from_row(row), at)
             out[row["customer_id"]] = Lifecycle(
                 status=life.status,
                 first_seen_at=row["first_seen_at"],
@@ -382,7 +382,7 @@ async def _status_announcements(
     }
     out: list[tuple[str, dict[str, Any]]] = []
     for customer_id in outcome.churned:
-        state = project(lifecycle_from_row(dict(rows[customer_id])), now)
+        state = project(lifecycle_from_row(rows[customer_id]), now)
         out.append(
             (
                 "customer.churned",
@@ -397,7 +397,7 @@ async def _status_announcements(
             )
         )
     for customer_id in outcome.reactivated:
-        state = project(lifecycle_from_row(dict(rows[customer_id])), now)
+        state = project(lifecycle_from_row(rows[customer_id]), now)
         out.append(
             (
                 "customer.reactivated",
