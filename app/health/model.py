@@ -383,11 +383,9 @@ def expert_scores(features: Features, settings: HealthSettings) -> ExpertScores:
     )
 
 
-def explain(
-    scores: ExpertScores, i: int, settings: HealthSettings, *, brief: bool = False
-) -> HealthResult:
-    """Customer ``i``'s result with its factors in words. ``brief`` (what rescoring stores):
-    the score, tier and summary only, with no factors; the summary is the same."""
+def explain(scores: ExpertScores, i: int, settings: HealthSettings) -> HealthResult:
+    """Customer ``i``'s result with its factors in words (:func:`briefs` gives everyone's
+    score, tier and summary without them)."""
     score = float(scores.score[i])
     worst = int(scores.order[i, 0])
     biggest_drag = (
@@ -398,11 +396,6 @@ def explain(
             lambda: _detail(scores.features, i, scores.names[worst], settings),
         )
     )
-    if brief:
-        if math.isnan(score):
-            return HealthResult(None, None, (), (), NOT_ENOUGH_DATA)
-        tier = tier_for(score, settings)
-        return HealthResult(score, tier, (), (), summary_of(tier, biggest_drag))
     subs = scores.subscores[i].tolist()
     values = scores.values[i].tolist()
     weights = scores.weights[i].tolist()
@@ -431,8 +424,8 @@ def explain(
 
 
 def briefs(scores: ExpertScores, settings: HealthSettings) -> list[HealthResult]:
-    """Every customer's brief result (score, tier and summary; what ``explain(..., brief=True)``
-    gives), with the per-customer work reduced to the summary's words."""
+    """Every customer's brief result: the score, tier and summary of :func:`explain`, without
+    the factors, with the per-customer work reduced to the summary's words."""
     n = scores.score.shape[0]
     rows = np.arange(n)
     worst = scores.order[:, 0]

@@ -159,16 +159,15 @@ async def models_for(
 @dataclass(frozen=True)
 class ScoredBatch:
     """Scores of many customers, explained on demand: ``result(i)`` is customer ``i``'s
-    result (``brief``: score, tier and summary only), built when asked for, so a rescore of
-    thousands explains in full only the few whose tier changed."""
+    result, built when asked for, so a rescore of thousands explains in full only the few
+    whose tier changed; ``briefs()`` is everyone's score, tier and summary."""
 
     customer_ids: list[str]
     statuses: list[str]
     as_of: datetime
     model_version: int
     model: ModelInfo
-    result: Callable[[int, bool], HealthResult]
-    # Everyone's brief result at once (what ``result(i, True)`` gives, for every i).
+    result: Callable[[int], HealthResult]
     briefs: Callable[[], list[HealthResult]]
 
 
@@ -216,15 +215,18 @@ async def score_batch(
     )
     features = build_features(histories)
     row = picked.row
-    result: Callable[[int, bool], HealthResult]
+    result: Callable[[int], HealthResult]
     if learned_model is not None and row is not None:
         learned_scores = learned.learned_scores(learned_model, features)
 
-        def result(i: int, brief: bool = False) -> HealthResult:
-            return learned.explain_learned(learned_model, learned_scores, i, brief=brief)
+        def result(i: int) -> HealthResult:
+            return learned.explain_learned(learned_model, learned_scores, i)
 
         def briefs() -> list[HealthResult]:
-            return [result(i, True) for i in range(histories.n)]
+            return [
+                learned.explain_learned(learned_model, learned_scores, i, brief=True)
+                for i in range(histories.n)
+            ]
 
         info = ModelInfo(
             "learned", row.version, row.trained_at, row.auc_learned, row.auc_expert, row.reason
@@ -232,8 +234,8 @@ async def score_batch(
     else:
         scores = expert_scores(features, settings)
 
-        def result(i: int, brief: bool = False) -> HealthResult:
-            return explain(scores, i, settings, brief=brief)
+        def result(i: int) -> HealthResult:
+            return explain(scores, i, settings)
 
         def briefs() -> list[HealthResult]:
             return expert_briefs(scores, settings)
@@ -264,9 +266,8 @@ async def score_customers(
     *,
     as_of: datetime | None = None,
     now: datetime | None = None,
-    brief: bool = False,
 ) -> dict[str, Scored]:
-    """:func:`score_batch`, every customer explained (``brief``: score, tier and summary)."""
+    """:func:`score_batch`, every customer explained."""
     batch = await score_batch(session, tenant_id, customer_ids, as_of=as_of, now=now)
     if batch is None:
         return {}
@@ -276,7 +277,7 @@ async def score_customers(
             status=batch.statuses[i],
             as_of=batch.as_of,
             model_version=batch.model_version,
-            result=batch.result(i, brief),
+            result=batch.result(i),
             model=batch.model,
         )
         for i, customer_id in enumerate(batch.customer_ids)
@@ -347,7 +348,7 @@ async def rescore(
                         "new_tier": r.tier,
                         "score": r.score,
                         "summary": r.summary,
-                        "top_factors": top_factors(batch.result(i, False)),
+                        "top_factors": top_factors(batch.result(i)),
                     },
                 )
             )
