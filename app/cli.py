@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.db import make_engine, session_factory
+from app.db import Database, make_engine, session_factory
 from app.embedded import EmbeddedPostgres
 from app.observability import configure_logging
 from app.supervisor import EmbeddedSupervisor
@@ -83,21 +83,35 @@ async def _migrate(url: str, settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _demo(url: str, settings: Settings, args: argparse.Namespace) -> str:
-    from app.db import Database
-    from app.demo.loader import load_demo, progress_bar
-
+async def _with_database(
+    url: str, settings: Settings, job: Callable[[Database], Awaitable[str]]
+) -> str:
+    """Run ``job`` on a database opened for it, and close it after."""
     database = Database.from_url(url, settings)
     try:
-        result = await load_demo(
-            database,
-            customers=args.customers,
-            months=args.months,
-            seed=args.seed,
-            progress=progress_bar(),
-        )
+        return await job(database)
     finally:
         await database.dispose()
+
+
+def _run_job(settings: Settings, job: Callable[[Database], Awaitable[str]]) -> int:
+    """A command that migrates the database, runs ``job`` on it and prints what it says."""
+    with database_url(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        print(asyncio.run(_with_database(url, settings, job)))
+    return 0
+
+
+async def _demo(database: Database, settings: Settings, args: argparse.Namespace) -> str:
+    from app.demo.loader import load_demo, progress_bar
+
+    result = await load_demo(
+        database,
+        customers=args.customers,
+        months=args.months,
+        seed=args.seed,
+        progress=progress_bar(),
+    )
     base = f"http://{settings.host}:{settings.port}"
     return "\n".join(
         [
@@ -112,10 +126,7 @@ async def _demo(url: str, settings: Settings, args: argparse.Namespace) -> str:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    with database_url(settings) as url:
-        asyncio.run(_migrate(url, settings))
-        print(asyncio.run(_demo(url, settings, args)))
-    return 0
+    return _run_job(settings, lambda database: _demo(database, settings, args))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,7 +142,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         with database_url(settings, supervise=True) as url:
             asyncio.run(_migrate(url, settings))
             if args.demo:
-                print(asyncio.run(_demo(url, settings, args)), flush=True)
+                demo = asyncio.run(
+                    _with_database(url, settings, lambda database: _demo(database, settings, args))
+                )
+                print(demo, flush=True)
             logger.info(
                 "serving",
                 extra={
@@ -204,15 +218,10 @@ def cmd_create_tenant(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _rescore(url: str, settings: Settings) -> str:
-    from app.db import Database
+async def _rescore(database: Database) -> str:
     from app.scheduler import periodic_round
 
-    database = Database.from_url(url, settings)
-    try:
-        report = await periodic_round(database)
-    finally:
-        await database.dispose()
+    report = await periodic_round(database)
     return (
         f"rescored {report.customers} customers of {report.tenants} tenants in "
         f"{report.seconds:.1f} s ({report.tier_changes} tier changes, {report.churned} churned, "
@@ -221,10 +230,7 @@ async def _rescore(url: str, settings: Settings) -> str:
 
 
 def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
-    with database_url(settings) as url:
-        asyncio.run(_migrate(url, settings))
-        print(asyncio.run(_rescore(url, settings)))
-    return 0
+    return _run_job(settings, _rescore)
 
 
 async def _distribute(url: str, settings: Settings, shard_count: int | None) -> list[str]:
@@ -257,15 +263,10 @@ def cmd_citus_distribute(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _train(url: str, settings: Settings) -> str:
-    from app.db import Database
+async def _train(database: Database) -> str:
     from app.health.jobs import train_all
 
-    database = Database.from_url(url, settings)
-    try:
-        report = await train_all(database, force=True)
-    finally:
-        await database.dispose()
+    report = await train_all(database, force=True)
     return (
         f"trained {report.trained} of {report.tenants} tenants in {report.seconds:.1f} s "
         f"({report.active} use the learned model; the others keep the expert model)"
@@ -273,10 +274,7 @@ async def _train(url: str, settings: Settings) -> str:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    with database_url(settings) as url:
-        asyncio.run(_migrate(url, settings))
-        print(asyncio.run(_train(url, settings)))
-    return 0
+    return _run_job(settings, _train)
 
 
 def build_parser() -> argparse.ArgumentParser:
