@@ -30,26 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.db import make_engine
 from app.metrics import queries
+from bench.rows import StatusChangeRow, copy_rows
 from bench.scratch import scratch_database
 
 PLANS = {"basic": 2_900, "pro": 9_900, "business": 29_900}
 CURRENCIES = [("USD", 0.85), ("EUR", 0.10), ("GBP", 0.05)]
 REASONS = ["too_expensive", "missing_features", "switched_service", "unused", None]
-COLUMNS = (
-    "tenant_id",
-    "customer_id",
-    "effective_at",
-    "seq",
-    "kind",
-    "status",
-    "previous_status",
-    "plan",
-    "mrr",
-    "previous_mrr",
-    "currency",
-    "reason",
-)
-
 Row = tuple[Any, ...]
 
 
@@ -147,9 +133,7 @@ async def load(url: str, tenants: list[tuple[uuid.UUID, list[Row]]]) -> None:
             await conn.execute(
                 "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, str(tenant_id)
             )
-            await conn.copy_records_to_table(
-                "customer_status_changes", records=rows, columns=COLUMNS
-            )
+            await copy_rows(conn, [StatusChangeRow(*row) for row in rows])
         await conn.execute("ANALYZE customer_status_changes")
     finally:
         await conn.close()

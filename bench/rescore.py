@@ -35,6 +35,7 @@ from app.db import Database, driver_connection, make_engine, session_factory  # 
 from app.health.jobs import rescore_all  # noqa: E402
 from app.ids import uuid7  # noqa: E402
 from app.onboarding import create_tenant  # noqa: E402
+from bench.rows import CustomerRow, EventRecord, UsageDayRow, copy_rows  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 
@@ -46,13 +47,15 @@ async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.
     async with session_factory(engine)() as session, session.begin():
         tenant, _ = await create_tenant(session, "bench")
         conn = await driver_connection(session)
-        rows, usage, events = [], [], []
+        rows: list[CustomerRow] = []
+        usage: list[UsageDayRow] = []
+        events: list[EventRecord] = []
         for n in range(customers):
             cid = f"cus_{n:06d}"
             signup = now - timedelta(days=rnd.uniform(40, 700))
             last_usage = now - timedelta(days=rnd.expovariate(1 / 4))
             rows.append(
-                (
+                CustomerRow(
                     tenant.id,
                     cid,
                     "active",
@@ -60,23 +63,25 @@ async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.
                     4900,
                     4900,
                     "USD",
-                    signup,
-                    last_usage,
-                    signup,
-                    last_usage,
-                    now - timedelta(days=rnd.uniform(0, 30)),
-                    rnd.choice([None, 9, 7, 4]),
+                    first_seen_at=signup,
+                    last_seen_at=last_usage,
+                    subscribed_at=signup,
+                    last_usage_at=last_usage,
+                    last_purchase_at=now - timedelta(days=rnd.uniform(0, 30)),
+                    nps_latest=rnd.choice([None, 9, 7, 4]),
                 )
             )
             fading = rnd.random() < 0.2
             for back in range(1, 36):
                 if rnd.random() < (0.25 if fading and back < 10 else 0.6):
                     usage.append(
-                        (tenant.id, cid, today - timedelta(days=back), rnd.randrange(1, 20), 1)
+                        UsageDayRow(
+                            tenant.id, cid, today - timedelta(days=back), rnd.randrange(1, 20)
+                        )
                     )
             for month in range(3):
                 events.append(
-                    (
+                    EventRecord(
                         tenant.id,
                         uuid7(),
                         f"p-{cid}-{month}",
@@ -84,13 +89,13 @@ async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.
                         cid,
                         "purchase",
                         now - timedelta(days=30 * month + rnd.uniform(0, 3)),
-                        4900,
-                        "USD",
+                        amount=4900,
+                        currency="USD",
                     )
                 )
             if rnd.random() < 0.05:
                 events.append(
-                    (
+                    EventRecord(
                         tenant.id,
                         uuid7(),
                         f"f-{cid}",
@@ -98,49 +103,12 @@ async def load(url: str, settings: Settings, customers: int, seed: int) -> uuid.
                         cid,
                         "payment_failed",
                         now - timedelta(days=rnd.uniform(0, 20)),
-                        4900,
-                        "USD",
+                        amount=4900,
+                        currency="USD",
                     )
                 )
-        await conn.copy_records_to_table(
-            "customers",
-            records=rows,
-            columns=[
-                "tenant_id",
-                "customer_id",
-                "status",
-                "plan",
-                "mrr",
-                "plan_mrr",
-                "currency",
-                "first_seen_at",
-                "last_seen_at",
-                "subscribed_at",
-                "last_usage_at",
-                "last_purchase_at",
-                "nps_latest",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "usage_daily",
-            records=usage,
-            columns=["tenant_id", "customer_id", "day", "quantity", "events"],
-        )
-        await conn.copy_records_to_table(
-            "events",
-            records=events,
-            columns=[
-                "tenant_id",
-                "id",
-                "idempotency_key",
-                "content_hash",
-                "customer_id",
-                "type",
-                "occurred_at",
-                "amount",
-                "currency",
-            ],
-        )
+        for table in (rows, usage, events):
+            await copy_rows(conn, table)
         print(f"loaded {len(rows)} customers, {len(usage)} usage days, {len(events)} events")
     async with engine.connect() as conn:
         await conn.execute(text("ANALYZE"))

@@ -27,7 +27,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 
@@ -40,6 +39,13 @@ from app.health import learning  # noqa: E402
 from app.health.service import current_settings  # noqa: E402
 from app.ids import uuid7  # noqa: E402
 from app.onboarding import create_tenant  # noqa: E402
+from bench.rows import (  # noqa: E402
+    CustomerRow,
+    EventRecord,
+    StatusChangeRow,
+    UsageDayRow,
+    copy_rows,
+)
 from bench.scratch import scratch_database  # noqa: E402
 
 MRR = 4900
@@ -50,10 +56,10 @@ async def load(url: str, settings: Settings, customers: int, days: int, seed: in
     now = datetime.now(UTC)
     today = now.date()
     engine = make_engine(url, settings)
-    rows: list[tuple[Any, ...]] = []
-    changes: list[tuple[Any, ...]] = []
-    usage: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
+    rows: list[CustomerRow] = []
+    changes: list[StatusChangeRow] = []
+    usage: list[UsageDayRow] = []
+    events: list[EventRecord] = []
     async with session_factory(engine)() as session, session.begin():
         tenant, _ = await create_tenant(session, "bench")
         for n in range(customers):
@@ -70,11 +76,11 @@ async def load(url: str, settings: Settings, customers: int, days: int, seed: in
                 if rnd.random() < engagement * fade:
                     last_usage = start + timedelta(days=day)
                     usage.append(
-                        (tenant.id, cid, (start + timedelta(days=day)).date(), rnd.randrange(1, 9))
+                        UsageDayRow(tenant.id, cid, last_usage.date(), rnd.randrange(1, 9))
                     )
             for month in range(0, (churn_day if churn_day is not None else life), 30):
                 events.append(
-                    (
+                    EventRecord(
                         tenant.id,
                         uuid7(),
                         f"p-{cid}-{month}",
@@ -82,23 +88,36 @@ async def load(url: str, settings: Settings, customers: int, days: int, seed: in
                         cid,
                         "purchase",
                         start + timedelta(days=month, hours=1),
-                        None,
+                        amount=MRR,
+                        currency="USD",
+                    )
+                )
+            changes.append(
+                StatusChangeRow(
+                    tenant.id, cid, start, 0, "subscribed", "active", "lead", "pro", MRR, 0, "USD"
+                )
+            )
+            if end is not None:
+                events.append(
+                    EventRecord(tenant.id, uuid7(), f"c-{cid}", "h", cid, "cancellation", end, end)
+                )
+                changes.append(
+                    StatusChangeRow(
+                        tenant.id,
+                        cid,
+                        end,
+                        0,
+                        "churned",
+                        "cancelled",
+                        "active",
+                        "pro",
+                        0,
                         MRR,
                         "USD",
                     )
                 )
-            changes.append(
-                (tenant.id, cid, start, 0, "subscribed", "active", "lead", "pro", MRR, 0, "USD")
-            )
-            if end is not None:
-                events.append(
-                    (tenant.id, uuid7(), f"c-{cid}", "h", cid, "cancellation", end, end, None, None)
-                )
-                changes.append(
-                    (tenant.id, cid, end, 0, "churned", "cancelled", "active", "pro", 0, MRR, "USD")
-                )
             rows.append(
-                (
+                CustomerRow(
                     tenant.id,
                     cid,
                     "cancelled" if end else "active",
@@ -106,72 +125,18 @@ async def load(url: str, settings: Settings, customers: int, days: int, seed: in
                     0 if end else MRR,
                     MRR,
                     "USD",
-                    start,
-                    end or now,
-                    start,
-                    end,
-                    last_usage,
+                    first_seen_at=start,
+                    last_seen_at=end or now,
+                    subscribed_at=start,
+                    cancelled_at=end,
+                    last_usage_at=last_usage,
                 )
             )
         conn = await driver_connection(session)
-        await conn.copy_records_to_table(
-            "customers",
-            records=rows,
-            columns=[
-                "tenant_id",
-                "customer_id",
-                "status",
-                "plan",
-                "mrr",
-                "plan_mrr",
-                "currency",
-                "first_seen_at",
-                "last_seen_at",
-                "subscribed_at",
-                "cancelled_at",
-                "last_usage_at",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "customer_status_changes",
-            records=changes,
-            columns=[
-                "tenant_id",
-                "customer_id",
-                "effective_at",
-                "seq",
-                "kind",
-                "status",
-                "previous_status",
-                "plan",
-                "mrr",
-                "previous_mrr",
-                "currency",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "usage_daily",
-            records=[(*u, 1) for u in usage],
-            columns=["tenant_id", "customer_id", "day", "quantity", "events"],
-        )
-        await conn.copy_records_to_table(
-            "events",
-            records=events,
-            columns=[
-                "tenant_id",
-                "id",
-                "idempotency_key",
-                "content_hash",
-                "customer_id",
-                "type",
-                "occurred_at",
-                "effective_at",
-                "amount",
-                "currency",
-            ],
-        )
+        for table in (rows, changes, usage, events):
+            await copy_rows(conn, table)
     print(
-        f"loaded {len(rows):,} customers ({sum(1 for r in rows if r[2] == 'cancelled'):,} "
+        f"loaded {len(rows):,} customers ({sum(1 for r in rows if r.status == 'cancelled'):,} "
         f"cancelled), {len(usage):,} usage days, {len(events):,} events, "
         f"{len(changes):,} status changes; history from {today - timedelta(days=days)}"
     )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.ids import uuid7
+from bench.rows import CustomerRow, EventRecord, StatusChangeRow, UsageDayRow, copy_rows
 
 DAY = timedelta(days=1)
 
@@ -30,10 +30,10 @@ async def write_history(
     without it everyone churns at 11%). Returns each customer's "reports" trait."""
     rnd = random.Random(seed)
     today = now.date()
-    rows: list[tuple[Any, ...]] = []
-    changes: list[tuple[Any, ...]] = []
-    usage: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
+    rows: list[CustomerRow] = []
+    changes: list[StatusChangeRow] = []
+    usage: list[UsageDayRow] = []
+    events: list[EventRecord] = []
     traits = {}
     for n in range(customers):
         cid = f"cus_{n:04d}"
@@ -45,7 +45,7 @@ async def write_history(
         end = start + life * DAY if start + life * DAY < now else None
         status = "cancelled" if end else "active"
         rows.append(
-            (
+            CustomerRow(
                 tenant_id,
                 cid,
                 status,
@@ -53,26 +53,32 @@ async def write_history(
                 4900 if not end else 0,
                 4900,
                 "USD",
-                start,
-                end or now,
-                start,
-                end,
+                first_seen_at=start,
+                last_seen_at=end or now,
+                subscribed_at=start,
+                cancelled_at=end,
             )
         )
-        changes.append((tenant_id, cid, start, 0, "new", "active", "lead", "pro", 4900, 0, "USD"))
+        changes.append(
+            StatusChangeRow(
+                tenant_id, cid, start, 0, "new", "active", "lead", "pro", 4900, 0, "USD"
+            )
+        )
         if end:
             changes.append(
-                (tenant_id, cid, end, 1, "churned", "cancelled", "active", "pro", 0, 4900, "USD")
+                StatusChangeRow(
+                    tenant_id, cid, end, 1, "churned", "cancelled", "active", "pro", 0, 4900, "USD"
+                )
             )
         day = start.date() + DAY
         last = (end or now).date()
         while day < last:
             if rnd.random() < 0.6:
                 app_uses = 3 if reports else 4
-                usage.append((tenant_id, cid, day, 4, 1 + int(reports)))
+                usage.append(UsageDayRow(tenant_id, cid, day, 4, 1 + int(reports)))
                 moment = datetime.combine(day, datetime.min.time(), UTC) + 10 * timedelta(hours=1)
                 events.append(
-                    (
+                    EventRecord(
                         tenant_id,
                         uuid7(),
                         f"u-{cid}-{day}",
@@ -80,13 +86,13 @@ async def write_history(
                         cid,
                         "usage",
                         moment,
-                        app_uses,
-                        "app",
+                        quantity=app_uses,
+                        feature="app",
                     )
                 )
                 if reports:
                     events.append(
-                        (
+                        EventRecord(
                             tenant_id,
                             uuid7(),
                             f"r-{cid}-{day}",
@@ -94,67 +100,15 @@ async def write_history(
                             cid,
                             "usage",
                             moment + timedelta(minutes=5),
-                            1,
-                            "reports",
+                            quantity=1,
+                            feature="reports",
                         )
                     )
             day += DAY
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(
-        "customers",
-        records=rows,
-        columns=[
-            "tenant_id",
-            "customer_id",
-            "status",
-            "plan",
-            "mrr",
-            "plan_mrr",
-            "currency",
-            "first_seen_at",
-            "last_seen_at",
-            "subscribed_at",
-            "cancelled_at",
-        ],
-    )
-    await driver.copy_records_to_table(
-        "customer_status_changes",
-        records=changes,
-        columns=[
-            "tenant_id",
-            "customer_id",
-            "effective_at",
-            "seq",
-            "kind",
-            "status",
-            "previous_status",
-            "plan",
-            "mrr",
-            "previous_mrr",
-            "currency",
-        ],
-    )
-    await driver.copy_records_to_table(
-        "usage_daily",
-        records=usage,
-        columns=["tenant_id", "customer_id", "day", "quantity", "events"],
-    )
-    await driver.copy_records_to_table(
-        "events",
-        records=events,
-        columns=[
-            "tenant_id",
-            "id",
-            "idempotency_key",
-            "content_hash",
-            "customer_id",
-            "type",
-            "occurred_at",
-            "quantity",
-            "feature",
-        ],
-    )
+    for table in (rows, changes, usage, events):
+        await copy_rows(driver, table)
     del today
     return traits
