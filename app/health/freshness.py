@@ -98,9 +98,7 @@ async def drain_tenant(
     while True:
         async with database.sessionmaker() as session, session.begin():
             if models is None:  # once per drain: the tenant's settings and model
-                models = await models_for(
-                    session, tenant_id, datetime.now(UTC), now=datetime.now(UTC)
-                )
+                models = await models_for(session, tenant_id)
             report = await drain_batch(session, tenant_id, limit=limit, models=models)
         committed = datetime.now(UTC)
         report.lags = [(committed - marked).total_seconds() for marked in report.marked_at]

@@ -93,7 +93,7 @@ async def rescore_tenant(
     async with database.sessionmaker() as session:
         ranges = await chunk_starts(session, tenant_id, chunk)
         # Read once for the walk: the models, and the yardsticks (cached per day).
-        models = await models_for(session, tenant_id, now, now=now)
+        models = await models_for(session, tenant_id, now=now)
         await yardsticks(session, tenant_id, now)
     pending = iter(ranges)
 

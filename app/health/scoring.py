@@ -147,12 +147,19 @@ class Models:
 
 
 async def models_for(
-    session: AsyncSession, tenant_id: uuid.UUID, at: datetime, *, now: datetime
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
 ) -> Models:
+    """The models that score the tenant as of ``as_of`` (default: now; an instant at or after
+    ``now`` is now)."""
+    now = now or datetime.now(UTC)
+    current = as_of is None or as_of >= now
+    at = as_of if as_of is not None and not current else now
     version, settings = await current_settings(session, tenant_id)
-    picked = await learning.for_instant(
-        session, tenant_id, at, settings, current=at >= now, now=now
-    )
+    picked = await learning.for_instant(session, tenant_id, at, settings, current=current, now=now)
     return Models(version, settings, picked)
 
 
@@ -188,7 +195,7 @@ async def score_batch(
     current = as_of is None or as_of >= now
     at = now if current else as_of
     assert at is not None
-    models = models or await models_for(session, tenant_id, at, now=now)
+    models = models or await models_for(session, tenant_id, as_of=as_of, now=now)
     version, settings, picked = models.version, models.settings, models.picked
     lifecycles = await lifecycles_at(
         session, tenant_id, customer_ids, at, current=current, lock=lock

@@ -175,3 +175,14 @@ async def test_no_mark_is_lost_while_ingest_and_scorers_race(committed: Committe
         )
     # Every customer's stored score was computed after its last change and agrees with it.
     assert mismatched == [], (mismatched, final)
+
+
+async def test_the_scorer_scores_now_and_trains_nothing(
+    client: httpx.AsyncClient, tenant: TenantInfo, conn: AsyncConnection, app: Any
+) -> None:
+    """A drain scores the present with the tenant's current models: it never takes itself for
+    an ``as_of`` in the past, which would train and store a model for that instant."""
+    await post_batch(client, tenant.headers, engaged("a") + engaged("b"))
+    await drain_scores(app)
+    assert await rows(conn, "SELECT 1 FROM health_dirty WHERE tenant_id = :t", tenant) == []
+    assert await rows(conn, "SELECT 1 FROM health_models WHERE tenant_id = :t", tenant) == []
